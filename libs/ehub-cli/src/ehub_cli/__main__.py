@@ -1,0 +1,3 @@
+from ehub_cli.main import app
+
+app(prog_name="ehub")

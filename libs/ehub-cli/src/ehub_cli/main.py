@@ -1,0 +1,123 @@
+"""``ehub``: the operator's command line."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ehub_cli.network import NetworkPlan, Supervisor, status
+from ehub_cli.services import SERVICES
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Run and operate ehub hubs.")
+network_app = typer.Typer(no_args_is_help=True, help="A local network of hubs.")
+app.add_typer(network_app, name="network")
+
+VarDir = Annotated[Path, typer.Option("--var-dir", envvar="EHUB_VAR_DIR", help="State directory")]
+
+
+def _parse_hubs(value: str) -> list[str]:
+    hubs = [h.strip().upper() for h in value.split(",") if h.strip()]
+    bad = [h for h in hubs if len(h) != 2 or not h.isalpha()]
+    if not hubs or bad:
+        raise typer.BadParameter(f"hubs must be ISO 3166-1 alpha-2 codes, got {value!r}")
+    if len(set(hubs)) != len(hubs):
+        raise typer.BadParameter("a hub is listed twice")
+    return hubs
+
+
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help="gateway, catalog, customs or logistics")],
+    host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind")] = 8000,
+) -> None:
+    """Run one service of this hub (settings from EHUB_* variables)."""
+    import uvicorn
+
+    spec = SERVICES.get(service)
+    if spec is None:
+        typer.echo(f"unknown service {service!r}; one of {', '.join(SERVICES)}", err=True)
+        raise typer.Exit(2)
+    settings = spec.load_settings()  # exits 2 with the variable's name on a bad value
+    uvicorn.run(
+        spec.build(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+def _run_network(hubs: list[str], var_dir: Path, base_port: int) -> None:
+    started = time.monotonic()
+    sup = Supervisor(NetworkPlan.make(hubs, var_dir, base_port))
+    code = 0
+    try:
+        sup.start()
+        typer.echo(f"ehub network ready in {time.monotonic() - started:.1f}s")
+        typer.echo(f"  broker     {sup.bootstrap}{' (embedded, in memory)' if sup.broker else ''}")
+        for hub in hubs:
+            for name, svc in sup.plan.of_hub(hub).items():
+                typer.echo(f"  {hub} {name:<10} {svc.url}   (docs: {svc.url}/docs)")
+        typer.echo(f"  manifest   {var_dir / 'network.json'}")
+        typer.echo("Ctrl-C stops everything.")
+        code = sup.wait()
+    except RuntimeError as exc:
+        typer.echo(f"ehub network: {exc}", err=True)
+        code = 1
+    finally:
+        typer.echo("stopping...")
+        sup.stop()
+    raise typer.Exit(code)
+
+
+@network_app.command("up")
+def network_up(
+    hubs: Annotated[str, typer.Option(help="Comma-separated hub ids")] = "CN,CA",
+    var_dir: VarDir = Path("var"),
+    base_port: Annotated[int, typer.Option(help="First port per hub address; 0 = any free")] = 8000,
+) -> None:
+    """Start the broker (unless EHUB_KAFKA_BOOTSTRAP is set) and every hub's services."""
+    _run_network(_parse_hubs(hubs), var_dir, base_port)
+
+
+@network_app.command("status")
+def network_status(var_dir: VarDir = Path("var")) -> None:
+    """Show each service of the running network and its /readyz status."""
+    try:
+        manifest, rows = status(var_dir)
+    except FileNotFoundError:
+        typer.echo(f"no network running ({var_dir / 'network.json'} not found)", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"broker {manifest['broker']['bootstrap']}")
+    for hub, name, url, code in rows:
+        typer.echo(f"{hub} {name:<10} {url:<28} readyz={code}")
+    if any(code != 200 for *_, code in rows):
+        raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    hub: Annotated[str, typer.Option(help="Hub id (ISO 3166-1 alpha-2)")] = "CN",
+    var_dir: VarDir = Path("var"),
+    base_port: Annotated[int, typer.Option(help="First port; 0 = any free")] = 8000,
+) -> None:
+    """Run one hub's four services (and the embedded broker unless one is configured)."""
+    _run_network(_parse_hubs(hub), var_dir, base_port)
+
+
+@app.command()
+def broker(port: Annotated[int, typer.Option()] = 9092) -> None:
+    """Run the embedded Kafka-protocol broker in the foreground (memory only)."""
+    from ehub_core.broker import main as broker_main
+
+    sys.exit(broker_main(["--port", str(port)]))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

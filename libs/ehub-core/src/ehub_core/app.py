@@ -1,0 +1,202 @@
+"""The service application factory: every ehub service is built by
+:func:`create_service_app`, so all four share health, readiness, metrics, problem+json
+errors, tracing, logging, migrations at start, the event bus and the outbox relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ehub_core import metrics, telemetry
+from ehub_core.bus import BusUnavailable, EventBus, Handler, KafkaBus, Subscription
+from ehub_core.db import Database
+from ehub_core.errors import install_problem_handlers
+from ehub_core.migrations import upgrade
+from ehub_core.outbox import OutboxRelay
+from ehub_core.settings import CoreSettings
+
+log = logging.getLogger("ehub.app")
+
+Hook = Callable[[FastAPI, "ServiceContext"], Awaitable[None]]
+
+
+@dataclass
+class ServiceContext:
+    """What a running service holds; reachable as ``request.app.state.ctx``."""
+
+    settings: CoreSettings
+    db: Database
+    bus: EventBus | None = None
+    relay: OutboxRelay | None = None
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    subscriptions: list[Subscription] = field(default_factory=list)
+    _broker_checked: tuple[float, str | None] = (0.0, "unchecked")
+
+    def subscribe(self, topics: Sequence[str], group_id: str, handler: Handler) -> None:
+        """Consume ``topics`` in the background while the service runs."""
+        if self.bus is None:
+            log.warning("no broker configured; not subscribing %s to %s", group_id, topics)
+            return
+        sub = self.bus.subscribe(topics, group_id, handler)
+        self.subscriptions.append(sub)
+        self.tasks.append(asyncio.create_task(sub.run(), name=f"consumer:{group_id}"))
+
+    async def broker_status(self) -> str | None:
+        """None when reachable, else a reason; cached for one second."""
+        if self.bus is None:
+            return None
+        checked_at, status = self._broker_checked
+        if time.monotonic() - checked_at < 1.0:
+            return status
+        try:
+            await asyncio.wait_for(self.bus.ping(), 5)
+            status = None
+        except (BusUnavailable, TimeoutError) as exc:
+            status = str(exc) or "timeout"
+        self._broker_checked = (time.monotonic(), status)
+        return status
+
+
+class MetricsMiddleware:
+    """Counts and times requests by route template (pure ASGI: cheap per request)."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            metrics.HTTP_REQUESTS.labels(self.service, scope["method"], path, str(status)).inc()
+            metrics.HTTP_LATENCY.labels(self.service, path).observe(time.perf_counter() - start)
+
+
+def _ops_router() -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="Liveness: the process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Readiness: database and broker reachable")
+    async def readyz(request: Request) -> JSONResponse:
+        ctx: ServiceContext = request.app.state.ctx
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(ctx.db.ping(), 5)
+            checks["database"] = "ok"
+        except Exception as exc:  # any failure means not ready
+            checks["database"] = f"error: {exc.__class__.__name__}: {exc}"[:300]
+        if ctx.bus is None:
+            checks["broker"] = "not configured"
+        else:
+            reason = await ctx.broker_status()
+            checks["broker"] = "ok" if reason is None else f"error: {reason}"[:300]
+        ready = all(v in ("ok", "not configured") for v in checks.values())
+        body = {
+            "status": "ready" if ready else "not ready",
+            "service": ctx.settings.service,
+            "hub": ctx.settings.hub_id,
+            "checks": checks,
+        }
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
+    async def prometheus() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def create_service_app(
+    settings: CoreSettings,
+    *,
+    title: str,
+    description: str,
+    migrations_package: str,
+    routers: Sequence[APIRouter] = (),
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
+    version: str = "0.1.0",
+) -> FastAPI:
+    """Build a service's FastAPI app; start-up runs migrations, then the relay, then hooks."""
+    service = settings.service
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        telemetry.setup_logging(service, settings.hub_id, settings.log_level, settings.log_json)
+        telemetry.setup_tracing(service, settings.hub_id, settings.otlp_endpoint)
+        db = Database(settings.resolved_database_url)
+        telemetry.instrument_engine(db.engine)
+        if settings.migrate_on_start:
+            await upgrade(db, migrations_package)
+        ctx = ServiceContext(settings=settings, db=db)
+        if settings.kafka_bootstrap:
+            ctx.bus = KafkaBus(settings.kafka_bootstrap, client_id=f"ehub-{settings.hub_id}-{service}")
+            ctx.relay = OutboxRelay(
+                db,
+                ctx.bus,
+                service=service,
+                batch_size=settings.relay_batch_size,
+                poll_interval=settings.relay_poll_interval,
+            )
+            ctx.tasks.append(asyncio.create_task(ctx.relay.run(), name="outbox-relay"))
+        app.state.ctx = ctx
+        app.state.settings = settings
+        for hook in on_startup:
+            await hook(app, ctx)
+        log.info("%s service of hub %s started", service, settings.hub_id)
+        try:
+            yield
+        finally:
+            for sub in ctx.subscriptions:
+                await sub.stop()
+            if ctx.relay:
+                ctx.relay.stop()
+            for hook in on_shutdown:
+                await hook(app, ctx)
+            if ctx.tasks:
+                _done, pending = await asyncio.wait(ctx.tasks, timeout=5)
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+            if ctx.bus:
+                await ctx.bus.stop()
+            await db.dispose()
+            telemetry.shutdown_tracing()
+
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    install_problem_handlers(app)
+    app.include_router(_ops_router())
+    for router in routers:
+        app.include_router(router)
+    app.add_middleware(MetricsMiddleware, service=service)
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    return app

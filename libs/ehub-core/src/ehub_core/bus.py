@@ -1,0 +1,193 @@
+"""The event bus: one interface, one Kafka implementation.
+
+This is the only module that imports aiokafka. Producers send with ``acks=all`` and no
+idempotence (the embedded broker rejects InitProducerId); the outbox relay and the inbox
+make delivery effectively exactly-once instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-untyped]
+from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
+from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
+
+log = logging.getLogger("ehub.bus")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    value: bytes
+    key: bytes | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()
+    partition: int | None = None
+    offset: int | None = None
+
+    def header(self, name: str) -> str | None:
+        for k, v in self.headers:
+            if k == name:
+                return v.decode()
+        return None
+
+
+Handler = Callable[[Message], Awaitable[None]]
+
+
+class BusUnavailable(RuntimeError):
+    """The broker could not be reached; the caller retries later."""
+
+
+class EventBus(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def publish(self, messages: Sequence[Message]) -> None:
+        """Send all messages and wait until the broker acknowledged each (acks=all)."""
+    async def ping(self) -> None:
+        """Raise :class:`BusUnavailable` if the broker cannot be reached."""
+    def subscribe(self, topics: Sequence[str], group_id: str, handler: Handler) -> Subscription: ...
+
+
+class Subscription(Protocol):
+    async def run(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class KafkaBus:
+    """aiokafka-backed :class:`EventBus`."""
+
+    bootstrap: str
+    client_id: str = "ehub"
+    request_timeout_ms: int = 10_000
+    _producer: AIOKafkaProducer | None = field(default=None, init=False, repr=False)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
+
+    async def start(self) -> None:
+        async with self._lock:
+            if self._producer is not None:
+                return
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap,
+                client_id=self.client_id,
+                acks="all",
+                enable_idempotence=False,
+                linger_ms=2,
+                max_batch_size=256 * 1024,
+                request_timeout_ms=self.request_timeout_ms,
+            )
+            try:
+                await producer.start()
+            except (KafkaError, OSError) as exc:
+                await producer.stop()
+                raise BusUnavailable(f"broker {self.bootstrap} unreachable: {exc}") from exc
+            self._producer = producer
+
+    async def stop(self) -> None:
+        async with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+    async def publish(self, messages: Sequence[Message]) -> None:
+        if self._producer is None:
+            await self.start()
+        producer = self._producer
+        assert producer is not None
+        try:
+            futures = [
+                await producer.send(
+                    m.topic, m.value, key=m.key, headers=list(m.headers), partition=m.partition
+                )
+                for m in messages
+            ]
+            await asyncio.gather(*futures)
+        except KafkaError as exc:
+            raise BusUnavailable(f"publish failed: {exc!r}") from exc
+
+    async def ping(self) -> None:
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.bootstrap, request_timeout_ms=3000, client_id=self.client_id
+        )
+        try:
+            await asyncio.wait_for(admin.start(), 5)
+            await asyncio.wait_for(admin.list_topics(), 5)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise BusUnavailable(f"broker {self.bootstrap} unreachable: {exc!r}") from exc
+        finally:
+            await admin.close()
+
+    def subscribe(self, topics: Sequence[str], group_id: str, handler: Handler) -> KafkaSubscription:
+        return KafkaSubscription(self.bootstrap, list(topics), group_id, handler, self.client_id)
+
+
+@dataclass
+class KafkaSubscription:
+    """A consumer-group member that calls ``handler`` per message, committing offsets
+    only after the handler returned (at-least-once; the inbox makes it exactly-once)."""
+
+    bootstrap: str
+    topics: list[str]
+    group_id: str
+    handler: Handler
+    client_id: str = "ehub"
+    retry_delay: float = 1.0
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+    _consumer: AIOKafkaConsumer | None = field(default=None, init=False, repr=False)
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self._consume()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("consumer %s failed; restarting", self.group_id)
+                await self._sleep(self.retry_delay)
+
+    async def _consume(self) -> None:
+        consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group_id,
+            client_id=self.client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            metadata_max_age_ms=5000,
+        )
+        self._consumer = consumer
+        await consumer.start()
+        try:
+            while not self._stopping.is_set():
+                batches = await consumer.getmany(timeout_ms=200, max_records=500)
+                for records in batches.values():
+                    for rec in records:
+                        await self.handler(
+                            Message(
+                                topic=rec.topic,
+                                value=rec.value,
+                                key=rec.key,
+                                headers=tuple(rec.headers or ()),
+                                partition=rec.partition,
+                                offset=rec.offset,
+                            )
+                        )
+                if batches:
+                    await consumer.commit()
+        finally:
+            self._consumer = None
+            await consumer.stop()
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    async def stop(self) -> None:
+        self._stopping.set()

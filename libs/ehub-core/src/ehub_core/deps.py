@@ -1,0 +1,45 @@
+"""FastAPI dependencies shared by the services.
+
+``SessionDep`` opens one session per request; the request scope commits once when the
+path operation returns (before the response is sent) or rolls back on error. Services
+never commit themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ehub_core.outbox import OUTBOX_DIRTY
+
+if TYPE_CHECKING:
+    from ehub_core.app import ServiceContext
+
+
+def get_context(request: Request) -> ServiceContext:
+    ctx: ServiceContext = request.app.state.ctx
+    return ctx
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    ctx = get_context(request)
+    async with ctx.db.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+        if session.info.pop(OUTBOX_DIRTY, False) and ctx.relay is not None:
+            ctx.relay.notify()
+
+
+def get_settings(request: Request) -> Any:
+    return get_context(request).settings
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+ContextDep = Annotated["ServiceContext", Depends(get_context)]

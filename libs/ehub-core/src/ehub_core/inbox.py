@@ -1,0 +1,63 @@
+"""Inbox / idempotent consumer (ARCHITECTURE §4).
+
+A consumer records ``(consumer, event_id)`` in the same transaction as the state change
+the event causes. A redelivered event finds its row and is skipped: at-least-once
+transport, exactly-once effect.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ehub_core import metrics
+from ehub_core.bus import Message
+from ehub_core.db import Database
+from ehub_core.models import InboxRecord
+
+log = logging.getLogger("ehub.inbox")
+
+
+async def consume_once(session: AsyncSession, *, event_id: str, consumer: str) -> bool:
+    """Record the event for ``consumer``; False if it was already recorded (a duplicate).
+
+    Call inside the transaction that applies the event's effect.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = (
+        insert(InboxRecord)
+        .values(consumer=consumer, event_id=event_id, received_at=datetime.now(UTC))
+        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+    )
+    result = await session.execute(stmt)
+    fresh = bool(result.rowcount)  # type: ignore[attr-defined]
+    if not fresh:
+        metrics.INBOX_DUPLICATES.labels(consumer).inc()
+    return fresh
+
+
+EventHandler = Callable[[AsyncSession, Message], Awaitable[None]]
+
+
+def idempotent(db: Database, consumer: str, handler: EventHandler) -> Callable[[Message], Awaitable[None]]:
+    """Wrap ``handler`` so each event id takes effect once, in one transaction.
+
+    The returned callable fits :meth:`ehub_core.bus.EventBus.subscribe`.
+    """
+
+    async def handle(message: Message) -> None:
+        event_id = message.header("event_id")
+        if not event_id:
+            log.warning("dropping message without event_id on %s", message.topic)
+            return
+        async with db.transaction() as session:
+            if await consume_once(session, event_id=event_id, consumer=consumer):
+                await handler(session, message)
+
+    return handle

@@ -1,0 +1,103 @@
+"""Service settings from the environment (``EHUB_*``), validated once at start-up.
+
+Nothing reads the environment at import time: a service calls :func:`load_settings`
+when it starts, and a bad or missing value stops it with one line naming the variable
+and exit code 2.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import ClassVar, TypeVar
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EXIT_BAD_SETTINGS = 2
+_HUB_RE = re.compile(r"^[A-Z]{2}$")
+
+
+class CoreSettings(BaseSettings):
+    """Settings every service shares; each service subclasses it and sets ``service``."""
+
+    model_config = SettingsConfigDict(env_prefix="EHUB_", extra="ignore", frozen=True)
+
+    service: ClassVar[str] = "core"
+
+    hub_id: str = Field("CN", description="ISO 3166-1 alpha-2 code of this hub's country")
+    hub_name: str | None = Field(None, description="Human-readable hub name")
+    database_url: str = Field(
+        "sqlite+aiosqlite:///{var_dir}/{hub}/{service}.db",
+        description="SQLAlchemy async URL; {hub}, {service} and {var_dir} are filled in",
+    )
+    var_dir: Path = Field(Path("var"), description="Directory for local state (SQLite, keys)")
+    kafka_bootstrap: str | None = Field(
+        None, description="Kafka bootstrap servers; unset = no broker (events stay in outbox)"
+    )
+    otlp_endpoint: str | None = Field(None, description="OTLP/HTTP traces endpoint")
+    log_level: str = Field("INFO", description="Python logging level name")
+    log_json: bool = Field(True, description="JSON log lines (false: plain text)")
+    relay_batch_size: int = Field(500, ge=1, le=10_000)
+    relay_poll_interval: float = Field(0.5, gt=0, le=60)
+    migrate_on_start: bool = Field(True, description="Apply Alembic migrations at start")
+
+    @field_validator("hub_id")
+    @classmethod
+    def _hub_is_iso_code(cls, value: str) -> str:
+        value = value.strip().upper()
+        if not _HUB_RE.match(value):
+            raise ValueError("must be an ISO 3166-1 alpha-2 country code such as CN or CA")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
+                f"(got {value.split(':', 1)[0]}://...)"
+            )
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL with ``{hub}``, ``{service}`` and ``{var_dir}`` filled in."""
+        return self.database_url.format(
+            hub=self.hub_id.lower(), service=self.service, var_dir=self.var_dir
+        )
+
+    def topic(self, stream: str) -> str:
+        """Hub-local topic name, e.g. ``ehub.cn.orders``."""
+        return f"ehub.{self.hub_id.lower()}.{stream}"
+
+
+S = TypeVar("S", bound=CoreSettings)
+
+
+def describe_error(cls: type[CoreSettings], exc: ValidationError) -> str:
+    """One line naming each bad variable, e.g. ``EHUB_HUB_ID: must be ...``."""
+    prefix = cls.model_config.get("env_prefix", "")
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "?"
+        parts.append(f"{prefix}{field.upper()}: {err['msg']}")
+    return "invalid settings: " + "; ".join(parts)
+
+
+def load_settings(cls: type[S], **overrides: object) -> S:
+    """Build settings from the environment or exit(2) with one clear line on stderr."""
+    try:
+        return cls(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        print(f"ehub {cls.service}: {describe_error(cls, exc)}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_SETTINGS) from None

@@ -1,0 +1,1 @@
+"""ehub catalog service: sellers, products with HS codes, and search."""

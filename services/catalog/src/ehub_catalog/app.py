@@ -1,0 +1,19 @@
+"""Catalog service application."""
+
+from fastapi import FastAPI
+
+from ehub_catalog.api import routers
+from ehub_catalog.settings import CatalogSettings
+from ehub_core.app import create_service_app
+from ehub_core.settings import load_settings
+
+
+def create_app(settings: CatalogSettings | None = None) -> FastAPI:
+    settings = settings or load_settings(CatalogSettings)
+    return create_service_app(
+        settings,
+        title=f"ehub catalog ({settings.hub_id})",
+        description="Sellers, products with HS codes, and search.",
+        migrations_package="ehub_catalog.migrations",
+        routers=routers,
+    )

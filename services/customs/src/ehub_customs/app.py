@@ -1,0 +1,30 @@
+"""Customs service application."""
+
+from fastapi import FastAPI
+
+from ehub_core.app import ServiceContext, create_service_app
+from ehub_core.settings import load_settings
+from ehub_customs.api import routers
+from ehub_customs.settings import CustomsSettings
+
+
+async def _load_rules(app: FastAPI, ctx: ServiceContext) -> None:
+    try:
+        from ehub_customs.tariffs.loader import load_rulebook  # noqa: PLC0415
+    except ImportError:  # rule engine not present yet
+        return
+    settings = ctx.settings
+    assert isinstance(settings, CustomsSettings)
+    app.state.rulebook = load_rulebook(settings.tariff_dir)
+
+
+def create_app(settings: CustomsSettings | None = None) -> FastAPI:
+    settings = settings or load_settings(CustomsSettings)
+    return create_service_app(
+        settings,
+        title=f"ehub customs ({settings.hub_id})",
+        description="Landed cost (duty, VAT/GST, de minimis), declarations, risk and clearance.",
+        migrations_package="ehub_customs.migrations",
+        routers=routers,
+        on_startup=[_load_rules],
+    )

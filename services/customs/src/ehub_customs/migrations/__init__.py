@@ -1,0 +1,1 @@
+"""Alembic migrations of the customs service (applied at start-up)."""

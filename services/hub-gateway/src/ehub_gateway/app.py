@@ -1,0 +1,19 @@
+"""Hub gateway application: the only public edge of a hub."""
+
+from fastapi import FastAPI
+
+from ehub_core.app import create_service_app
+from ehub_core.settings import load_settings
+from ehub_gateway.api import routers
+from ehub_gateway.settings import GatewaySettings
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or load_settings(GatewaySettings)
+    return create_service_app(
+        settings,
+        title=f"ehub hub-gateway ({settings.hub_id})",
+        description="Partner REST API, order orchestration and federation with peer hubs.",
+        migrations_package="ehub_gateway.migrations",
+        routers=routers,
+    )

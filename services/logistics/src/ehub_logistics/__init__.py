@@ -1,0 +1,1 @@
+"""ehub logistics service: carriers, rates, shipments, labels and tracking."""

@@ -1,0 +1,28 @@
+"""Logistics service application."""
+
+from fastapi import FastAPI
+
+from ehub_core.app import ServiceContext, create_service_app
+from ehub_core.settings import load_settings
+from ehub_logistics.api import routers
+from ehub_logistics.settings import LogisticsSettings
+
+
+async def _load_carriers(app: FastAPI, ctx: ServiceContext) -> None:
+    try:
+        from ehub_logistics.carriers.registry import load_carriers  # noqa: PLC0415
+    except ImportError:  # carrier registry not present yet
+        return
+    app.state.carriers = load_carriers(ctx.settings)
+
+
+def create_app(settings: LogisticsSettings | None = None) -> FastAPI:
+    settings = settings or load_settings(LogisticsSettings)
+    return create_service_app(
+        settings,
+        title=f"ehub logistics ({settings.hub_id})",
+        description="Carriers, rate shopping, shipments, PDF labels and tracking.",
+        migrations_package="ehub_logistics.migrations",
+        routers=routers,
+        on_startup=[_load_carriers],
+    )

@@ -1,0 +1,1 @@
+"""Alembic migrations of the logistics service (applied at start-up)."""

@@ -1,0 +1,3 @@
+from ehub_core.migrations import run_env
+
+run_env()
