@@ -92,8 +92,15 @@ class Supervisor:
             log = (self.log_dir / f"{svc.hub.lower()}-{svc.service}.log").open("ab")
             proc = subprocess.Popen(
                 [
-                    sys.executable, "-m", "ehub_cli", "serve", svc.service,
-                    "--host", svc.host, "--port", str(svc.port),
+                    sys.executable,
+                    "-m",
+                    "ehub_cli",
+                    "serve",
+                    svc.service,
+                    "--host",
+                    svc.host,
+                    "--port",
+                    str(svc.port),
                 ],
                 env=service_env(self.plan, svc, self.bootstrap),
                 stdout=log,
@@ -130,11 +137,16 @@ class Supervisor:
     def manifest(self) -> dict[str, Any]:
         hubs: dict[str, Any] = {}
         for hub in self.plan.hubs:
-            hubs[hub] = {name: asdict(s) | {"url": s.url} for name, s in self.plan.of_hub(hub).items()}
+            hubs[hub] = {
+                name: asdict(s) | {"url": s.url} for name, s in self.plan.of_hub(hub).items()
+            }
         return {
             "supervisor_pid": os.getpid(),
-            "broker": {"bootstrap": self.bootstrap, "embedded": self.broker is not None,
-                       "pid": self.broker.pid if self.broker else None},
+            "broker": {
+                "bootstrap": self.bootstrap,
+                "embedded": self.broker is not None,
+                "pid": self.broker.pid if self.broker else None,
+            },
             "hubs": hubs,
         }
 
@@ -155,7 +167,9 @@ class Supervisor:
         while stop["sig"] is None:
             for svc, proc in self.procs:
                 if proc.poll() is not None:
-                    print(f"{svc.hub} {svc.service} exited ({proc.returncode}); stopping", flush=True)
+                    print(
+                        f"{svc.hub} {svc.service} exited ({proc.returncode}); stopping", flush=True
+                    )
                     return 1
             time.sleep(0.2)
         return 0

@@ -36,11 +36,20 @@ def _resolve(path: str) -> Any:
 SERVICES: dict[str, ServiceSpec] = {
     s.name: s
     for s in (
-        ServiceSpec("gateway", "ehub_gateway.app:create_app", "ehub_gateway.settings:GatewaySettings", 0),
-        ServiceSpec("catalog", "ehub_catalog.app:create_app", "ehub_catalog.settings:CatalogSettings", 1),
-        ServiceSpec("customs", "ehub_customs.app:create_app", "ehub_customs.settings:CustomsSettings", 2),
         ServiceSpec(
-            "logistics", "ehub_logistics.app:create_app", "ehub_logistics.settings:LogisticsSettings", 3
+            "gateway", "ehub_gateway.app:create_app", "ehub_gateway.settings:GatewaySettings", 0
+        ),
+        ServiceSpec(
+            "catalog", "ehub_catalog.app:create_app", "ehub_catalog.settings:CatalogSettings", 1
+        ),
+        ServiceSpec(
+            "customs", "ehub_customs.app:create_app", "ehub_customs.settings:CustomsSettings", 2
+        ),
+        ServiceSpec(
+            "logistics",
+            "ehub_logistics.app:create_app",
+            "ehub_logistics.settings:LogisticsSettings",
+            3,
         ),
     )
 }

@@ -75,6 +75,9 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
         self.service = service
+        # Label lookups cost more than the increments; keep the children.
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -94,8 +97,16 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
-            metrics.HTTP_REQUESTS.labels(self.service, scope["method"], path, str(status)).inc()
-            metrics.HTTP_LATENCY.labels(self.service, path).observe(time.perf_counter() - start)
+            key = (scope["method"], path, status)
+            counter = self._counters.get(key)
+            if counter is None:
+                counter = metrics.HTTP_REQUESTS.labels(self.service, key[0], path, str(status))
+                self._counters[key] = counter
+            counter.inc()
+            timer = self._timers.get(path)
+            if timer is None:
+                timer = self._timers[path] = metrics.HTTP_LATENCY.labels(self.service, path)
+            timer.observe(time.perf_counter() - start)
 
 
 def _ops_router() -> APIRouter:
@@ -159,7 +170,9 @@ def create_service_app(
             await upgrade(db, migrations_package)
         ctx = ServiceContext(settings=settings, db=db)
         if settings.kafka_bootstrap:
-            ctx.bus = KafkaBus(settings.kafka_bootstrap, client_id=f"ehub-{settings.hub_id}-{service}")
+            ctx.bus = KafkaBus(
+                settings.kafka_bootstrap, client_id=f"ehub-{settings.hub_id}-{service}"
+            )
             ctx.relay = OutboxRelay(
                 db,
                 ctx.bus,

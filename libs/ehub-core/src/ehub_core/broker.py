@@ -78,9 +78,12 @@ class EmbeddedBroker:
         cmd = [
             str(broker_binary()),
             "broker",
-            "--listener-url", url,
-            "--advertised-listener-url", url,
-            "--storage-engine", "memory://tansu/",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
         ]
         if self.log_path:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)

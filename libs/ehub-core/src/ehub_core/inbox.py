@@ -45,7 +45,9 @@ async def consume_once(session: AsyncSession, *, event_id: str, consumer: str) -
 EventHandler = Callable[[AsyncSession, Message], Awaitable[None]]
 
 
-def idempotent(db: Database, consumer: str, handler: EventHandler) -> Callable[[Message], Awaitable[None]]:
+def idempotent(
+    db: Database, consumer: str, handler: EventHandler
+) -> Callable[[Message], Awaitable[None]]:
     """Wrap ``handler`` so each event id takes effect once, in one transaction.
 
     The returned callable fits :meth:`ehub_core.bus.EventBus.subscribe`.

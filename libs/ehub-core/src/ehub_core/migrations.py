@@ -2,7 +2,7 @@
 
 Each service keeps ``ehub_<service>/migrations/`` with an ``env.py`` that calls
 :func:`run_env` and a ``versions/`` folder whose first revision calls
-:func:`create_core_tables` (outbox, inbox, nonce store).
+:func:`create_core_tables` (outbox, inbox, nonce store, idempotency keys).
 """
 
 from __future__ import annotations
@@ -47,9 +47,19 @@ def create_core_tables() -> None:
         sa.Column("nonce", sa.String(100), primary_key=True),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
     )
+    op.create_table(
+        "ehub_idempotency",
+        sa.Column("scope", sa.String(200), primary_key=True),
+        sa.Column("key", sa.String(255), primary_key=True),
+        sa.Column("request_hash", sa.String(64), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("response", sa.JSON(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def drop_core_tables() -> None:
+    op.drop_table("ehub_idempotency")
     op.drop_table("ehub_nonces")
     op.drop_table("ehub_inbox")
     op.drop_index("ix_ehub_outbox_pending", table_name="ehub_outbox")

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import propagate
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehub_core import metrics
@@ -28,6 +29,7 @@ from ehub_core.models import OutboxRecord
 log = logging.getLogger("ehub.outbox")
 
 OUTBOX_DIRTY = "ehub_outbox_dirty"
+_RELAY_LOCK = 0x0E_4B_0B_01  # advisory lock id of the outbox relay (per database)
 
 
 async def enqueue(
@@ -68,12 +70,17 @@ async def enqueue(
     return event_id
 
 
-def to_message(row: OutboxRecord) -> Message:
+def to_message(row: Any) -> Message:
+    """An outbox row (ORM object or Core row) as a bus message."""
+    headers = row.headers
+    if isinstance(headers, str):  # some drivers hand JSON back undecoded
+        headers = json.loads(headers)
+    payload = row.payload
     return Message(
-        topic=row.topic,
-        value=row.payload,
-        key=row.key.encode() if row.key else None,
-        headers=tuple((k, str(v).encode()) for k, v in (row.headers or {}).items()),
+        row.topic,
+        payload if type(payload) is bytes else bytes(payload),
+        row.key.encode() if row.key else None,
+        tuple([(k, v.encode()) for k, v in headers.items()]) if headers else (),
     )
 
 
@@ -105,35 +112,74 @@ class OutboxRelay:
         self._wake.set()
 
     async def publish_pending(self) -> int:
-        """Publish one batch of pending rows; return how many were published."""
-        async with self.db.transaction() as session:
-            stmt = (
-                select(OutboxRecord)
-                .where(OutboxRecord.sent_at.is_(None))
-                .order_by(OutboxRecord.id)
-                .limit(self.batch_size)
-            )
-            if self.db.is_postgres:
-                # Several relay replicas may run; each takes distinct rows.
-                stmt = stmt.with_for_update(skip_locked=True)
-            rows: Sequence[OutboxRecord] = (await session.scalars(stmt)).all()
-            if not rows:
-                return 0
-            try:
-                await self.bus.publish([to_message(r) for r in rows])
-            except BusUnavailable as exc:
-                await self._record_failure(session, rows, str(exc))
-                raise
-            await self._mark_sent(session, [r.id for r in rows])
-        metrics.OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
-        return len(rows)
+        """Publish every pending row, in id order; return how many were published.
 
-    async def _record_failure(
-        self, session: AsyncSession, rows: Sequence[OutboxRecord], error: str
-    ) -> None:
-        for r in rows:
-            r.attempts += 1
-            r.last_error = error[:2000]
+        Pipelined: while batch N awaits the broker's acks, batch N+1 is read, and batch
+        N is marked sent while N+1 is in flight. A batch is marked sent only after the
+        broker acknowledged all of it; batch N+1 is sent only after N was acknowledged,
+        so per-key order holds. Rows committed late with an earlier id stay pending and
+        are picked up by the next call (the scan restarts from the beginning).
+        """
+        total = 0
+        after: str | None = None
+        inflight: tuple[list[str], asyncio.Task[None]] | None = None
+        try:
+            while True:
+                rows = await self._fetch(after)
+                nxt: tuple[list[str], asyncio.Task[None]] | None = None
+                if inflight is not None:
+                    ids, task = inflight
+                    inflight = None
+                    try:
+                        await task
+                    except BusUnavailable as exc:
+                        await self._record_failure(ids, str(exc))
+                        raise
+                    if rows:
+                        nxt = self._start(rows)
+                    await self._mark_sent_ids(ids)
+                    total += len(ids)
+                    metrics.OUTBOX_PUBLISHED.labels(self.service).inc(len(ids))
+                elif rows:
+                    nxt = self._start(rows)
+                if nxt is None:
+                    return total
+                inflight = nxt
+                after = nxt[0][-1]
+        finally:
+            if inflight is not None:  # an error left a batch in flight: it stays pending
+                inflight[1].cancel()
+                await asyncio.gather(inflight[1], return_exceptions=True)
+
+    def _start(self, rows: list[Any]) -> tuple[list[str], asyncio.Task[None]]:
+        messages = [to_message(r) for r in rows]
+        return [r.id for r in rows], asyncio.create_task(self.bus.publish(messages))
+
+    async def _fetch(self, after: str | None) -> list[Any]:
+        t = OutboxRecord.__table__
+        # Core rows, not ORM objects: the relay is a hot loop and needs no identity map.
+        stmt = (
+            select(t.c.id, t.c.topic, t.c.key, t.c.payload, t.c.headers)
+            .where(t.c.sent_at.is_(None))
+            .order_by(t.c.id)
+            .limit(self.batch_size)
+        )
+        if after is not None:
+            stmt = stmt.where(t.c.id > after)
+        async with self.db.sessionmaker() as session:
+            return list((await session.execute(stmt)).all())
+
+    async def _record_failure(self, ids: list[str], error: str) -> None:
+        async with self.db.transaction() as session:
+            await session.execute(
+                update(OutboxRecord)
+                .where(OutboxRecord.id.in_(ids))
+                .values(attempts=OutboxRecord.attempts + 1, last_error=error[:2000])
+            )
+
+    async def _mark_sent_ids(self, ids: list[str]) -> None:
+        async with self.db.transaction() as session:
+            await self._mark_sent(session, ids)
 
     async def _mark_sent(self, session: AsyncSession, ids: list[str]) -> None:
         await session.execute(
@@ -142,8 +188,8 @@ class OutboxRelay:
 
     async def pending_count(self) -> int:
         async with self.db.sessionmaker() as session:
-            stmt = select(func.count()).select_from(OutboxRecord).where(
-                OutboxRecord.sent_at.is_(None)
+            stmt = (
+                select(func.count()).select_from(OutboxRecord).where(OutboxRecord.sent_at.is_(None))
             )
             return int((await session.scalar(stmt)) or 0)
 
@@ -152,11 +198,11 @@ class OutboxRelay:
         backoff = self.poll_interval
         while not self._stopping.is_set():
             try:
-                published = await self.publish_pending()
-                self.healthy = True
+                async with self._leadership() as leader:
+                    if leader:
+                        await self.publish_pending()
+                        self.healthy = True
                 backoff = self.poll_interval
-                if published == self.batch_size:
-                    continue  # more may be waiting
             except BusUnavailable as exc:
                 self.healthy = False
                 log.warning("outbox relay: broker unavailable (%s); retry in %.1fs", exc, backoff)
@@ -171,6 +217,22 @@ class OutboxRelay:
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
             await self._sleep(self.poll_interval)
+
+    @asynccontextmanager
+    async def _leadership(self) -> AsyncIterator[bool]:
+        """On Postgres, only the replica holding an advisory lock relays (no double
+        publishing across replicas); SQLite has one process per database."""
+        if not self.db.is_postgres:
+            yield True
+            return
+        async with self.db.engine.connect() as conn:
+            got = await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": _RELAY_LOCK})
+            try:
+                yield bool(got)
+            finally:
+                if got:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _RELAY_LOCK})
+                await conn.commit()
 
     async def _sleep(self, seconds: float) -> None:
         self._wake.clear()

@@ -10,7 +10,9 @@ from fastapi import FastAPI
 
 
 @asynccontextmanager
-async def serve_in_process(app: FastAPI, base_url: str = "http://testserver") -> AsyncIterator[httpx.AsyncClient]:
+async def serve_in_process(
+    app: FastAPI, base_url: str = "http://testserver"
+) -> AsyncIterator[httpx.AsyncClient]:
     """Run ``app``'s start-up (migrations, relay, hooks), yield a client, then shut down."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

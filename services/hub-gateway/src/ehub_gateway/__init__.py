@@ -1,1 +1,1 @@
-"""ehub gateway service: the only public edge of a hub: partner REST API, order orchestration and federation with peer hubs."""
+"""ehub hub-gateway: the public edge of a hub (partner API, orders, federation)."""

@@ -2,4 +2,7 @@
 
 from fastapi import APIRouter
 
-routers: list[APIRouter] = []
+from ehub_catalog.api.products import router as products_router
+from ehub_catalog.api.sellers import router as sellers_router
+
+routers: list[APIRouter] = [sellers_router, products_router]

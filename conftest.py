@@ -1,0 +1,1 @@
+pytest_plugins = ["ehub_core.pytest_plugin"]

@@ -1,0 +1,55 @@
+"""Products endpoints: create, read, search."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from ehub_catalog.catalog import service
+from ehub_catalog.catalog.schemas import ProductCreate, ProductPage, ProductRead
+from ehub_core.deps import SessionDep
+from ehub_core.idempotency import IdempotencyKey, run_once
+
+router = APIRouter(prefix="/v1/products", tags=["products"])
+
+
+@router.post("", status_code=201, response_model=ProductRead)
+async def create_product(
+    data: ProductCreate, session: SessionDep, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    async def create() -> tuple[int, object]:
+        product = await service.create_product(session, data=data)
+        return 201, ProductRead.model_validate(product).model_dump(mode="json")
+
+    outcome = await run_once(
+        session,
+        scope="POST /v1/products",
+        key=idempotency_key,
+        body=data.model_dump(mode="json"),
+        create=create,
+    )
+    return JSONResponse(outcome.body, status_code=outcome.status_code)
+
+
+@router.get("/{product_id}", response_model=ProductRead)
+async def get_product(product_id: str, session: SessionDep) -> ProductRead:
+    return ProductRead.model_validate(await service.get_product(session, product_id=product_id))
+
+
+@router.get("", response_model=ProductPage)
+async def search_products(
+    session: SessionDep,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Words in title or description")
+    ] = None,
+    seller_id: Annotated[str | None, Query(max_length=40)] = None,
+    hs_prefix: Annotated[str | None, Query(pattern=r"^\d{2,10}$")] = None,
+    cursor: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> ProductPage:
+    items = await service.search_products(
+        session, q=q, seller_id=seller_id, hs_prefix=hs_prefix, after=cursor, limit=limit + 1
+    )
+    page = [ProductRead.model_validate(p) for p in items[:limit]]
+    next_cursor = page[-1].id if len(items) > limit else None
+    return ProductPage(items=page, next_cursor=next_cursor)

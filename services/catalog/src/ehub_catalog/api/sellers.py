@@ -1,0 +1,34 @@
+"""Sellers endpoints."""
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from ehub_catalog.catalog import service
+from ehub_catalog.catalog.schemas import SellerCreate, SellerRead
+from ehub_core.deps import SessionDep
+from ehub_core.idempotency import IdempotencyKey, run_once
+
+router = APIRouter(prefix="/v1/sellers", tags=["sellers"])
+
+
+@router.post("", status_code=201, response_model=SellerRead)
+async def create_seller(
+    data: SellerCreate, session: SessionDep, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    async def create() -> tuple[int, object]:
+        seller = await service.create_seller(session, data=data)
+        return 201, SellerRead.model_validate(seller).model_dump(mode="json")
+
+    outcome = await run_once(
+        session,
+        scope="POST /v1/sellers",
+        key=idempotency_key,
+        body=data.model_dump(mode="json"),
+        create=create,
+    )
+    return JSONResponse(outcome.body, status_code=outcome.status_code)
+
+
+@router.get("/{seller_id}", response_model=SellerRead)
+async def get_seller(seller_id: str, session: SessionDep) -> SellerRead:
+    return SellerRead.model_validate(await service.get_seller(session, seller_id=seller_id))

@@ -1,0 +1,214 @@
+"""Outbox, relay and inbox against the real embedded broker and real databases."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ehub_core.bus import KafkaBus, Message
+from ehub_core.db import Database
+from ehub_core.inbox import idempotent
+from ehub_core.migrations import upgrade
+from ehub_core.models import InboxRecord, OutboxRecord
+from ehub_core.outbox import OutboxRelay, enqueue
+from tests.helpers.events import read_topic, wait_for
+
+HELPERS = Path(__file__).parent / "helpers"
+
+
+async def migrated(url: str) -> Database:
+    db = Database(url)
+    await upgrade(db, "ehub_catalog.migrations")
+    return db
+
+
+async def make_state_table(db: Database) -> None:
+    async with db.transaction() as s:
+        await s.execute(text("CREATE TABLE applied (event_id VARCHAR(64), note VARCHAR(50))"))
+
+
+async def applied_count(db: Database) -> int:
+    async with db.sessionmaker() as s:
+        return int(await s.scalar(text("SELECT COUNT(*) FROM applied")) or 0)
+
+
+async def record_effect(session: AsyncSession, message: Message) -> None:
+    await session.execute(
+        text("INSERT INTO applied (event_id, note) VALUES (:e, :n)"),
+        {"e": message.header("event_id"), "n": message.value.decode()[:50]},
+    )
+
+
+def topic_name() -> str:
+    return f"ehub.test.{uuid.uuid4().hex[:10]}"
+
+
+async def test_committed_event_is_published(database_url, broker):
+    db = await migrated(database_url)
+    bus = KafkaBus(broker.bootstrap)
+    topic = topic_name()
+    try:
+        async with db.transaction() as s:
+            event_id = await enqueue(
+                s, topic=topic, event_type="Test", payload={"n": 1}, key="ord_1"
+            )
+        relay = OutboxRelay(db, bus)
+        assert await relay.publish_pending() == 1
+        assert await relay.pending_count() == 0
+        records = await read_topic(broker.bootstrap, topic, expect=1)
+        assert [dict(r.headers)["event_id"].decode() for r in records] == [event_id]
+        assert records[0].key == b"ord_1"
+        assert records[0].value == b'{"n": 1}'
+    finally:
+        await bus.stop()
+        await db.dispose()
+
+
+async def test_rolled_back_transaction_publishes_nothing(database_url, broker):
+    db = await migrated(database_url)
+    bus = KafkaBus(broker.bootstrap)
+    topic = topic_name()
+    try:
+        with pytest.raises(RuntimeError):
+            async with db.transaction() as s:
+                await enqueue(s, topic=topic, event_type="Test", payload={"n": 1})
+                raise RuntimeError("business rule failed after the event was written")
+        relay = OutboxRelay(db, bus)
+        assert await relay.publish_pending() == 0
+        async with db.sessionmaker() as s:
+            assert await s.scalar(select(func.count()).select_from(OutboxRecord)) == 0
+        assert await read_topic(broker.bootstrap, topic, expect=0, timeout=1) == []
+    finally:
+        await bus.stop()
+        await db.dispose()
+
+
+async def test_relay_killed_between_publish_and_mark_applies_once(database_url, broker, tmp_path):
+    producer_db = await migrated(database_url)
+    consumer_db = await migrated(f"sqlite+aiosqlite:///{tmp_path / 'consumer.db'}")
+    await make_state_table(consumer_db)
+    bus = KafkaBus(broker.bootstrap)
+    topic = topic_name()
+    try:
+        async with producer_db.transaction() as s:
+            event_id = await enqueue(s, topic=topic, event_type="Test", payload={"n": 7})
+
+        # 1. A relay process publishes, then is SIGKILLed before it marks the row sent.
+        proc = subprocess.Popen(
+            [sys.executable, str(HELPERS / "relay_crash.py"), database_url, broker.bootstrap],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).parent.parent,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+        )
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 30)
+        assert line.startswith("PUBLISHED"), line
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+
+        # The row is still pending: the crash lost the mark, not the event.
+        relay = OutboxRelay(producer_db, bus)
+        await wait_for(lambda: _pending_is(relay, 1))
+
+        # 2. The restarted relay publishes it again: the topic now holds it twice.
+        assert await relay.publish_pending() == 1
+        records = await read_topic(broker.bootstrap, topic, expect=2)
+        assert [dict(r.headers)["event_id"].decode() for r in records] == [event_id] * 2
+
+        # 3. The consumer sees both deliveries and applies the event once.
+        deliveries = 0
+        handle = idempotent(consumer_db, "test.consumer", record_effect)
+
+        async def counting(message: Message) -> None:
+            nonlocal deliveries
+            await handle(message)
+            deliveries += 1
+
+        sub = bus.subscribe([topic], f"g-{uuid.uuid4().hex[:6]}", counting)
+        task = asyncio.create_task(sub.run())
+
+        async def both_delivered() -> bool:
+            return deliveries >= 2
+
+        await wait_for(both_delivered, 30)
+        await sub.stop()
+        await task
+        assert await applied_count(consumer_db) == 1
+        async with consumer_db.sessionmaker() as s:
+            inbox = (await s.scalars(select(InboxRecord.event_id))).all()
+        assert inbox == [event_id]
+    finally:
+        await bus.stop()
+        await producer_db.dispose()
+        await consumer_db.dispose()
+
+
+async def _pending_is(relay: OutboxRelay, n: int) -> bool:
+    return await relay.pending_count() == n
+
+
+async def test_same_event_delivered_three_times_changes_state_once(database_url, broker):
+    db = await migrated(database_url)
+    await make_state_table(db)
+    bus = KafkaBus(broker.bootstrap)
+    topic = topic_name()
+    event_id = str(uuid.uuid4())
+    try:
+        message = Message(
+            topic=topic, value=b"effect", key=b"k", headers=(("event_id", event_id.encode()),)
+        )
+        for _ in range(3):
+            await bus.publish([message])
+        deliveries = 0
+        handle = idempotent(db, "test.inbox", record_effect)
+
+        async def counting(m: Message) -> None:
+            nonlocal deliveries
+            await handle(m)
+            deliveries += 1
+
+        sub = bus.subscribe([topic], f"g-{uuid.uuid4().hex[:6]}", counting)
+        task = asyncio.create_task(sub.run())
+
+        async def all_three() -> bool:
+            return deliveries >= 3
+
+        await wait_for(all_three, 30)
+        await sub.stop()
+        await task
+        assert deliveries == 3
+        assert await applied_count(db) == 1
+    finally:
+        await bus.stop()
+        await db.dispose()
+
+
+async def test_relay_keeps_events_while_broker_is_unreachable(database_url):
+    """No broker at all: the relay fails, counts the attempt, and loses nothing."""
+    db = await migrated(database_url)
+    bus = KafkaBus("127.0.0.1:1", request_timeout_ms=1000)
+    try:
+        async with db.transaction() as s:
+            await enqueue(s, topic="ehub.test.down", event_type="Test", payload={"n": 1})
+        relay = OutboxRelay(db, bus)
+        from ehub_core.bus import BusUnavailable
+
+        with pytest.raises(BusUnavailable):
+            await relay.publish_pending()
+        assert await relay.pending_count() == 1
+        async with db.sessionmaker() as s:
+            row = (await s.scalars(select(OutboxRecord))).one()
+        assert row.attempts == 1 and row.sent_at is None and row.last_error
+    finally:
+        await bus.stop()
+        await db.dispose()
