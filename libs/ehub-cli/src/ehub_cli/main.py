@@ -9,12 +9,16 @@ from typing import Annotated
 
 import typer
 
+from ehub_cli.federation import dlq_app, gateway_settings, init_hub, keys_app, peers_app
 from ehub_cli.network import NetworkPlan, Supervisor, status
 from ehub_cli.services import SERVICES
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Run and operate ehub hubs.")
 network_app = typer.Typer(no_args_is_help=True, help="A local network of hubs.")
 app.add_typer(network_app, name="network")
+app.add_typer(keys_app, name="keys")
+app.add_typer(peers_app, name="peers")
+app.add_typer(dlq_app, name="dlq")
 
 VarDir = Annotated[Path, typer.Option("--var-dir", envvar="EHUB_VAR_DIR", help="State directory")]
 
@@ -27,6 +31,22 @@ def _parse_hubs(value: str) -> list[str]:
     if len(set(hubs)) != len(hubs):
         raise typer.BadParameter("a hub is listed twice")
     return hubs
+
+
+@app.command()
+def init(
+    hub: Annotated[str | None, typer.Option(help="Hub id (default: EHUB_HUB_ID)")] = None,
+    var_dir: Annotated[Path | None, typer.Option("--var-dir", help="State directory")] = None,
+) -> None:
+    """Create this hub's Ed25519 signing key (0600, never leaves the key directory)."""
+    settings = gateway_settings(hub, var_dir)
+    ring, created = init_hub(settings)
+    key = ring.active_key()
+    verb = "created" if created else "already has"
+    typer.echo(f"hub {settings.hub_id} {verb} key {key.kid}")
+    typer.echo(f"  fingerprint {key.fingerprint}   (give this to peers for `ehub peers add`)")
+    typer.echo(f"  valid {key.not_before:%F %T} .. {key.not_after:%F %T} UTC")
+    typer.echo(f"  stored in {settings.resolved_keys_dir}")
 
 
 @app.command()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -21,8 +22,13 @@ from typing import Any
 
 import httpx
 
+from ehub_cli.federation import init_hub, with_db
 from ehub_cli.services import SERVICES
 from ehub_core.broker import EmbeddedBroker, _die_with_parent, free_port
+from ehub_core.db import Database
+from ehub_core.settings import load_settings
+from ehub_gateway.federation.trust import add_peer
+from ehub_gateway.settings import GatewaySettings
 
 
 @dataclass
@@ -59,8 +65,11 @@ class NetworkPlan:
         return {s.service: s for s in self.services if s.hub == hub}
 
 
-def service_env(plan: NetworkPlan, svc: ServiceProcess, bootstrap: str | None) -> dict[str, str]:
+def service_env(
+    plan: NetworkPlan, svc: ServiceProcess, bootstrap: str | None, internal_token: str
+) -> dict[str, str]:
     env = dict(os.environ)
+    env["EHUB_INTERNAL_TOKEN"] = internal_token
     env["EHUB_HUB_ID"] = svc.hub
     env["EHUB_VAR_DIR"] = str(plan.var_dir)
     if bootstrap:
@@ -81,6 +90,8 @@ class Supervisor:
         self.bootstrap = os.environ.get("EHUB_KAFKA_BOOTSTRAP") or None
         self.procs: list[tuple[ServiceProcess, subprocess.Popen[bytes]]] = []
         self._stopping = False
+        self.internal_token = os.environ.get("EHUB_INTERNAL_TOKEN") or secrets.token_urlsafe(24)
+        self.fingerprints: dict[str, str] = {}
 
     def start(self, ready_timeout: float = 90.0) -> None:
         self.plan.var_dir.mkdir(parents=True, exist_ok=True)
@@ -88,6 +99,9 @@ class Supervisor:
         if not self.bootstrap:
             self.broker = EmbeddedBroker(log_path=self.log_dir / "broker.log").start()
             self.bootstrap = self.broker.bootstrap
+        for hub in self.plan.hubs:
+            ring, _ = init_hub(self._gateway_settings(hub))
+            self.fingerprints[hub] = ring.active_key().fingerprint
         for svc in self.plan.services:
             log = (self.log_dir / f"{svc.hub.lower()}-{svc.service}.log").open("ab")
             proc = subprocess.Popen(
@@ -102,7 +116,7 @@ class Supervisor:
                     "--port",
                     str(svc.port),
                 ],
-                env=service_env(self.plan, svc, self.bootstrap),
+                env=service_env(self.plan, svc, self.bootstrap, self.internal_token),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 preexec_fn=_die_with_parent,
@@ -111,7 +125,36 @@ class Supervisor:
             svc.pid = proc.pid
             self.procs.append((svc, proc))
         self._wait_ready(ready_timeout)
+        self._peer_hubs()
         self.write_manifest()
+
+    def _gateway_settings(self, hub: str) -> GatewaySettings:
+        return load_settings(
+            GatewaySettings, hub_id=hub, var_dir=self.plan.var_dir, kafka_bootstrap=self.bootstrap
+        )
+
+    def _peer_hubs(self) -> None:
+        """Every hub of the local network trusts every other, pinned by fingerprint; they
+        share the broker, so they talk over the backbone."""
+        for hub in self.plan.hubs:
+            settings = self._gateway_settings(hub)
+            for other in self.plan.hubs:
+                if other == hub:
+                    continue
+                url = self.plan.of_hub(other)["gateway"].url
+
+                async def work(
+                    db: Database, url: str = url, other: str = other, hub: str = hub
+                ) -> None:
+                    await add_peer(
+                        db,
+                        own_hub=hub,
+                        base_url=url,
+                        fingerprint=self.fingerprints[other],
+                        transport="kafka",
+                    )
+
+                with_db(settings, work)
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -142,6 +185,8 @@ class Supervisor:
             }
         return {
             "supervisor_pid": os.getpid(),
+            "internal_token": self.internal_token,
+            "fingerprints": self.fingerprints,
             "broker": {
                 "bootstrap": self.bootstrap,
                 "embedded": self.broker is not None,
@@ -152,7 +197,10 @@ class Supervisor:
 
     def write_manifest(self) -> Path:
         path = self.plan.var_dir / "network.json"
-        path.write_text(json.dumps(self.manifest(), indent=2) + "\n")
+        # It holds the internal token: readable by the operator only.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(self.manifest(), indent=2) + "\n")
         return path
 
     def wait(self) -> int:

@@ -8,7 +8,7 @@ transport, exactly-once effect.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -39,6 +39,28 @@ async def consume_once(session: AsyncSession, *, event_id: str, consumer: str) -
     fresh = bool(result.rowcount)  # type: ignore[attr-defined]
     if not fresh:
         metrics.INBOX_DUPLICATES.labels(consumer).inc()
+    return fresh
+
+
+async def consume_many(
+    session: AsyncSession, *, event_ids: Sequence[str], consumer: str
+) -> set[str]:
+    """Record many events at once; return the ids that were new (one statement)."""
+    if not event_ids:
+        return set()
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    now = datetime.now(UTC)
+    unique = list(dict.fromkeys(event_ids))
+    stmt = (
+        insert(InboxRecord)
+        .values([{"consumer": consumer, "event_id": e, "received_at": now} for e in unique])
+        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
+        .returning(InboxRecord.event_id)
+    )
+    fresh = set((await session.scalars(stmt)).all())
+    if len(fresh) < len(event_ids):
+        metrics.INBOX_DUPLICATES.labels(consumer).inc(len(event_ids) - len(fresh))
     return fresh
 
 

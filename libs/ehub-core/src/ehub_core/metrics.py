@@ -19,3 +19,11 @@ OUTBOX_PUBLISHED = Counter(
 INBOX_DUPLICATES = Counter(
     "ehub_inbox_duplicates_total", "Redelivered events skipped by the inbox", ["consumer"]
 )
+FED_RECEIPTED = Counter(
+    "ehub_federation_receipted_total", "Outbound events confirmed by a peer's receipt", ["hub"]
+)
+FED_INGESTED = Counter(
+    "ehub_federation_ingested_total",
+    "Inbound federation events by outcome",
+    ["hub", "via", "outcome"],
+)

@@ -34,20 +34,31 @@ def ca_app(ca_key: HubKey, trust) -> FastAPI:
         body = await request.body()
         try:
             verified = await verify_request(
-                request.method, target_uri_from_asgi(request.scope), request.headers, body,
-                resolve_key=trust, nonce_store=nonces,
+                request.method,
+                target_uri_from_asgi(request.scope),
+                request.headers,
+                body,
+                resolve_key=trust,
+                nonce_store=nonces,
             )
         except SignatureError as exc:
             return Response(
-                status_code=401, media_type="application/problem+json",
+                status_code=401,
+                media_type="application/problem+json",
                 content=f'{{"reason_code": "{exc.reason_code}"}}',
             )
         content = f'{{"from": "{verified.hub_id}"}}'.encode()
         headers = {"Content-Type": "application/json"}
         headers.update(
             sign_response(
-                202, headers, content, ca_key, "CA", request_method=request.method,
-                request_url=target_uri_from_asgi(request.scope), request_headers=request.headers,
+                202,
+                headers,
+                content,
+                ca_key,
+                "CA",
+                request_method=request.method,
+                request_url=target_uri_from_asgi(request.scope),
+                request_headers=request.headers,
             )
         )
         return Response(status_code=202, content=content, headers=headers)
@@ -76,9 +87,14 @@ async def test_signed_client_request_is_verified_by_the_app_and_its_response_by_
     assert response.status_code == 202, response.text
     assert response.json() == {"from": "CN"}
     verified = await verify_response(
-        response.status_code, response.headers, response.content,
-        request_method=response.request.method, request_url=str(response.request.url),
-        request_headers=response.request.headers, resolve_key=cn_trusts, expected_hub="CA",
+        response.status_code,
+        response.headers,
+        response.content,
+        request_method=response.request.method,
+        request_url=str(response.request.url),
+        request_headers=response.request.headers,
+        resolve_key=cn_trusts,
+        expected_hub="CA",
     )
     assert verified.hub_id == "CA"
 
@@ -111,7 +127,7 @@ async def test_auth_signs_with_the_key_ring_active_key_after_rotation(tmp_path, 
     _, ca_key, ca_trusts, _ = keys
     ring = KeyRing(tmp_path / "keys", "CN")
     ring.generate(datetime.now(UTC) - timedelta(days=1))
-    for key in ring.keys():
+    for key in ring.all_keys():
         ca_trusts.add(key)
     transport = httpx.ASGITransport(app=ca_app(ca_key, ca_trusts))
     auth = HubSigningAuth(ring.active_key, "CN")

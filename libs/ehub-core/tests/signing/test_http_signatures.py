@@ -125,6 +125,10 @@ async def test_signature_without_nonce_is_malformed(cn_key, trust, nonces, now):
     await rejected("malformed_signature", headers, trust, nonces, now)
 
 
+async def test_oversized_nonce_is_malformed(cn_key, trust, nonces, now):
+    await rejected("malformed_signature", signed(cn_key, now, nonce="n" * 129), trust, nonces, now)
+
+
 async def test_uncovered_required_component_is_rejected(cn_key, trust, nonces, now):
     required = (*REQUEST_COMPONENTS, "content-type")
     error = await rejected(

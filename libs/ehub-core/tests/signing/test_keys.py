@@ -70,7 +70,9 @@ def test_published_key_with_a_wrong_fingerprint_is_refused(cn_key, make_key):
 
 def test_pkcs8_export_reloads_to_the_same_key(cn_key):
     again = HubKey.from_pkcs8_pem(
-        cn_key.private_pkcs8_pem(), kid=cn_key.kid, not_before=cn_key.not_before,
+        cn_key.private_pkcs8_pem(),
+        kid=cn_key.kid,
+        not_before=cn_key.not_before,
         not_after=cn_key.not_after,
     )
     assert again.public_key == cn_key.public_key
@@ -128,7 +130,7 @@ def test_group_readable_key_file_is_refused_on_load(tmp_path, now):
     (tmp_path / "keys" / "CN_2026-11.pem").chmod(0o640)
     with pytest.raises(KeyFileError, match="chmod 600"):
         KeyRing(tmp_path / "keys", "CN")
-    assert KeyRing(tmp_path / "keys", "CN", strict_permissions=False).keys()
+    assert KeyRing(tmp_path / "keys", "CN", strict_permissions=False).all_keys()
 
 
 def test_key_ring_of_another_hub_is_refused(tmp_path, now):
@@ -184,17 +186,50 @@ def test_prune_deletes_long_expired_keys_and_their_files(tmp_path, now):
     assert ring.prune(now, keep_for=timedelta(days=90)) == []
     assert ring.prune(now, keep_for=timedelta(days=7)) == [old.kid]
     assert not (tmp_path / "keys" / "CN_2026-08.pem").exists()
-    assert [k.kid for k in KeyRing(tmp_path / "keys", "CN").keys()] == ["CN#2026-11"]
+    assert [k.kid for k in KeyRing(tmp_path / "keys", "CN").all_keys()] == ["CN#2026-11"]
 
 
 def test_two_rings_on_one_directory_do_not_lose_each_others_keys(tmp_path, now):
     a, b = KeyRing(tmp_path / "keys", "CN"), KeyRing(tmp_path / "keys", "CN")
     a.generate(now)
     b.generate(now + timedelta(days=1))  # b re-reads under the lock before writing
-    assert len(KeyRing(tmp_path / "keys", "CN").keys()) == 2
+    assert len(KeyRing(tmp_path / "keys", "CN").all_keys()) == 2
 
 
 def test_keyring_importable_from_keys_module_too():
     from ehub_core.signing.keys import KeyRing as FromKeys
 
     assert FromKeys is KeyRing
+
+
+def test_revoking_the_active_key_deletes_it_and_hands_back_a_new_signer(tmp_path, now):
+    ring = KeyRing(tmp_path / "keys", "CN")
+    old = ring.generate(now)
+    signer = ring.revoke(old.kid, now)
+    assert signer.kid == "CN#2026-11.2"  # a revoked id is never reused
+    assert ring.active_key(now).kid == signer.kid
+    assert ring.get(old.kid) is None
+    assert old.kid not in [k.kid for k in ring.all_keys() + ring.public_keys()]
+    assert not (tmp_path / "keys" / "CN_2026-11.pem").exists()
+    assert ring.revoked_kids() == [old.kid]
+    info = ring.resolve(old.kid)
+    assert info is not None and info.revoked and info.public_key == old.public_key
+
+
+def test_revocation_survives_a_reload_and_is_idempotent(tmp_path, now):
+    ring = KeyRing(tmp_path / "keys", "CN")
+    first = ring.generate(now)
+    later = now + timedelta(seconds=1)
+    second = ring.rotate(later)
+    assert ring.revoke(first.kid, later).kid == second.kid  # another key was already valid
+    again = KeyRing(tmp_path / "keys", "CN")
+    assert again.revoked_kids() == [first.kid]
+    assert again.revoke(first.kid, later).kid == second.kid
+    assert [k.kid for k in again.revoked_keys()] == [first.kid]
+
+
+def test_revoking_an_unknown_key_is_an_error(tmp_path, now):
+    ring = KeyRing(tmp_path / "keys", "CN")
+    ring.generate(now)
+    with pytest.raises(KeyError):
+        ring.revoke("CN#1999-01", now)

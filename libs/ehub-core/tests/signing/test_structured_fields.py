@@ -143,7 +143,13 @@ def test_invalid_dictionaries_are_refused(text):
 
 @pytest.mark.parametrize(
     "value",
-    [Item("non-ascii é"), Item(10**15), Item(Decimal("1e12")), Item(1, {"Bad": 1}), Item(1.5)],
+    [
+        Item("non-ascii é"),
+        Item(10**15),
+        Item(Decimal("1e12")),
+        Item(1, {"Bad": 1}),
+        Item(1.5),  # type: ignore[arg-type]
+    ],
 )
 def test_unserializable_values_are_refused(value):
     with pytest.raises(SFError):

@@ -1,1 +1,1 @@
-"""ehub customs service: landed cost (duty, VAT/GST, de minimis), declarations, risk screening and clearance decisions."""
+"""ehub customs service: landed cost, rules with sources, declarations and clearance."""

@@ -6,13 +6,11 @@ from ehub_core.app import ServiceContext, create_service_app
 from ehub_core.settings import load_settings
 from ehub_customs.api import routers
 from ehub_customs.settings import CustomsSettings
+from ehub_customs.tariffs.loader import load_rulebook
 
 
 async def _load_rules(app: FastAPI, ctx: ServiceContext) -> None:
-    try:
-        from ehub_customs.tariffs.loader import load_rulebook  # noqa: PLC0415
-    except ImportError:  # rule engine not present yet
-        return
+    """Load and validate every rule file; a bad one stops start-up (file:line: reason)."""
     settings = ctx.settings
     assert isinstance(settings, CustomsSettings)
     app.state.rulebook = load_rulebook(settings.tariff_dir)

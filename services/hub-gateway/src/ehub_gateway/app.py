@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from ehub_core.app import create_service_app
 from ehub_core.settings import load_settings
 from ehub_gateway.api import routers
+from ehub_gateway.federation.runtime import start_federation, stop_federation
 from ehub_gateway.settings import GatewaySettings
 
 
@@ -16,4 +17,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         description="Partner REST API, order orchestration and federation with peer hubs.",
         migrations_package="ehub_gateway.migrations",
         routers=routers,
+        on_startup=[start_federation],
+        on_shutdown=[stop_federation],
     )

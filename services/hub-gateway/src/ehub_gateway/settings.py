@@ -1,8 +1,9 @@
 """Gateway settings (``EHUB_*``)."""
 
+from pathlib import Path
 from typing import ClassVar
 
-from pydantic import AnyHttpUrl, Field
+from pydantic import AnyHttpUrl, Field, SecretStr
 
 from ehub_core.settings import CoreSettings
 
@@ -14,3 +15,29 @@ class GatewaySettings(CoreSettings):
     catalog_url: AnyHttpUrl = Field(AnyHttpUrl("http://127.0.0.1:8001"))
     customs_url: AnyHttpUrl = Field(AnyHttpUrl("http://127.0.0.1:8002"))
     logistics_url: AnyHttpUrl = Field(AnyHttpUrl("http://127.0.0.1:8003"))
+    keys_dir: Path | None = Field(None, description="Hub signing keys; default <var>/<hub>/keys")
+    internal_token: SecretStr | None = Field(
+        None, description="Bearer token hub services use on /internal/*; unset = disabled"
+    )
+    backbone_id: str | None = Field(
+        None,
+        description="Identity of the shared Kafka backbone; peers advertising the same id "
+        "are reached over it (default: the bootstrap servers)",
+    )
+    clock_skew: int = Field(300, ge=5, le=3600, description="Signature clock window, seconds")
+    receipt_timeout: float = Field(
+        15.0, gt=0, le=3600, description="Re-send an event unreceipted this long (seconds)"
+    )
+    delivery_max_attempts: int = Field(12, ge=1, le=1000)
+    delivery_backoff_base: float = Field(0.5, gt=0, le=60)
+    delivery_backoff_max: float = Field(30.0, gt=0, le=3600)
+    delivery_batch_size: int = Field(100, ge=1, le=1000)
+    trust_reload_interval: float = Field(2.0, gt=0, le=300)
+
+    @property
+    def resolved_keys_dir(self) -> Path:
+        return self.keys_dir or self.var_dir / self.hub_id.lower() / "keys"
+
+    @property
+    def resolved_backbone_id(self) -> str | None:
+        return self.backbone_id or self.kafka_bootstrap

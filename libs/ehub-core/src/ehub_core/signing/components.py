@@ -7,6 +7,7 @@ ASGI/FastAPI on the server.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ HeadersLike = Mapping[str, str] | Iterable[tuple[str, str]] | Iterable[tuple[byt
 # Fields whose structured type we know, for the "sf" and "key" component parameters.
 _DICTIONARY_FIELDS = frozenset({"signature", "signature-input", "content-digest"})
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
 _OBS_FOLD = re.compile(r"[ \t]*\r\n[ \t]+")
 _URL_RE = re.compile(
     r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?:[^/?#@]*@)?"
@@ -55,7 +57,7 @@ class TargetURI:
 
     @classmethod
     def parse(cls, url: str) -> TargetURI:
-        if not url.isascii() or any(c.isspace() or ord(c) < 0x21 for c in url):
+        if not _VISIBLE_ASCII.fullmatch(url):
             raise ComponentError(f"target URI must be encoded ASCII without spaces: {url!r}")
         match = _URL_RE.fullmatch(url)
         if match is None:
@@ -124,7 +126,9 @@ def header_fields(headers: HeadersLike) -> dict[str, str]:
             name = name.decode("latin-1")
         if isinstance(value, bytes):
             value = value.decode("latin-1")
-        value = _OBS_FOLD.sub(" ", value).strip(" \t")
+        if "\n" in value:
+            value = _OBS_FOLD.sub(" ", value)
+        value = value.strip(" \t")
         lines.setdefault(name.lower(), []).append(value)
     return {name: ", ".join(values) for name, values in lines.items()}
 
@@ -157,6 +161,13 @@ class MessageView:
 def component_ids(ids: Iterable[str]) -> list[Item]:
     """Parse component identifiers written as names (``@method``) or as serialized
     structured-field strings with parameters (``"signature";key="sig1";req``)."""
+    return list(_parse_component_ids(tuple(ids)))
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_component_ids(ids: tuple[str, ...]) -> tuple[Item, ...]:
+    # Cached: the same few coverage lists are parsed on every request. Items are never
+    # mutated after parsing.
     items = []
     for text in ids:
         try:
@@ -166,7 +177,7 @@ def component_ids(ids: Iterable[str]) -> list[Item]:
         if not isinstance(item.value, str) or item.value != item.value.lower():
             raise ComponentError(f"component names are lower-case strings: {text!r}")
         items.append(item)
-    return items
+    return tuple(items)
 
 
 def component_identity(item: Item) -> tuple[Any, frozenset[tuple[str, Any]]]:

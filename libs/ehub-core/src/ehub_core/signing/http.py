@@ -16,6 +16,7 @@ replay (``replayed_nonce``).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -56,6 +57,7 @@ RESPONSE_COMPONENTS: tuple[str, ...] = (
 )
 _KNOWN_PARAMS = frozenset({"created", "expires", "nonce", "keyid", "alg", "tag"})
 _MAX_TIMESTAMP = 253_402_300_799  # 9999-12-31T23:59:59Z
+_MAX_NONCE = 128  # bounded: nonces are stored; ours are 22 characters
 
 KeyResolver = Callable[[str], PublicKeyInfo | None]
 """Maps a key id to the trusted public key, or None if unknown. Return the key with
@@ -208,10 +210,9 @@ async def verify_request(
         view = MessageView.for_request(method, url, headers)
     except ComponentError as exc:
         raise SignatureError(Reason.MALFORMED_SIGNATURE, str(exc)) from exc
-    facts = await _verify(
+    return await _verify(
         view, body, resolve_key, nonce_store, now, clock_skew, required_components, label, None
     )
-    return VerifiedRequest(*facts)
 
 
 async def verify_response(
@@ -256,7 +257,7 @@ async def verify_response(
         label,
         expected_hub,
     )
-    return VerifiedResponse(*facts)
+    return VerifiedResponse(**dataclasses.asdict(facts))
 
 
 def _now() -> datetime:
@@ -273,7 +274,7 @@ async def _verify(
     required_components: Iterable[str],
     label: str,
     expected_hub: str | None,
-) -> tuple[str, str, datetime, datetime | None, str, str]:
+) -> VerifiedRequest:
     now = utc(now, "now") if now is not None else _now()
     sig = _parse_signature(view, label)
 
@@ -332,7 +333,7 @@ async def _verify(
         kid, sig.nonce, created + skew
     ):
         raise SignatureError(Reason.REPLAYED_NONCE, f"nonce {sig.nonce} was already used")
-    return hub_id, kid, created, expires, sig.nonce, label
+    return VerifiedRequest(hub_id, kid, created, expires, sig.nonce, label)
 
 
 @dataclass(frozen=True)
@@ -371,6 +372,8 @@ def _parse_signature(view: MessageView, label: str) -> _SignatureInput:
     created, expires = params.get("created"), params.get("expires")
     if not isinstance(keyid, str) or not isinstance(nonce, str):
         problems.append("parameters 'keyid' and 'nonce' must be strings")
+    elif not 0 < len(nonce) <= _MAX_NONCE:
+        problems.append(f"nonce must be 1 to {_MAX_NONCE} characters")
     if type(created) is not int or not 0 <= created <= _MAX_TIMESTAMP:
         problems.append("parameter 'created' must be an integer timestamp")
     if expires is not None and (type(expires) is not int or not 0 <= expires <= _MAX_TIMESTAMP):

@@ -63,6 +63,7 @@ class KeyRing:
         self.hub_id = validate_hub_id(hub_id)
         self.strict_permissions = strict_permissions
         self._keys: dict[str, HubKey] = {}
+        self._revoked: dict[str, tuple[PublicKeyInfo, datetime]] = {}
         self.reload()
 
     # -- reading --------------------------------------------------------------------------
@@ -71,7 +72,7 @@ class KeyRing:
         """Re-read the metadata and key files from disk."""
         meta_path = self.directory / _METADATA_FILE
         if not meta_path.exists():
-            self._keys = {}
+            self._keys, self._revoked = {}, {}
             return
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -86,7 +87,11 @@ class KeyRing:
         for entry in meta.get("keys", []):
             key = self._load_key(entry)
             keys[key.kid] = key
-        self._keys = keys
+        revoked = {}
+        for entry in meta.get("revoked", []):
+            info = PublicKeyInfo.from_dict(entry).as_revoked()
+            revoked[info.kid] = (info, datetime.fromisoformat(entry["revoked_at"]))
+        self._keys, self._revoked = keys, revoked
 
     def _load_key(self, entry: dict[str, Any]) -> HubKey:
         path = self.directory / entry["file"]
@@ -110,7 +115,7 @@ class KeyRing:
             raise KeyFileError(f"{path} does not hold the key recorded for {key.kid}")
         return key
 
-    def keys(self) -> list[HubKey]:
+    def all_keys(self) -> list[HubKey]:
         """All keys, oldest ``not_before`` first."""
         return sorted(self._keys.values(), key=lambda k: (k.not_before, k.kid))
 
@@ -123,7 +128,7 @@ class KeyRing:
         Raises :class:`NoActiveKeyError` if none is valid (run ``rotate``).
         """
         when = utc(now, "now") if now is not None else _now()
-        valid = [k for k in self.keys() if k.is_valid_at(when)]
+        valid = [k for k in self.all_keys() if k.is_valid_at(when)]
         if not valid:
             raise NoActiveKeyError(f"hub {self.hub_id} has no key valid at {format_time(when)}")
         return valid[-1]
@@ -132,12 +137,24 @@ class KeyRing:
         """Public halves to publish: every key not yet expired at ``now`` (all keys if None),
         including keys announced ahead of their ``not_before``."""
         when = utc(now, "now") if now is not None else None
-        return [k.public_info for k in self.keys() if when is None or when <= k.not_after]
+        return [k.public_info for k in self.all_keys() if when is None or when <= k.not_after]
+
+    def revoked_kids(self) -> list[str]:
+        """Ids of this hub's revoked keys (to publish until they would have expired)."""
+        return sorted(self._revoked)
+
+    def revoked_keys(self) -> list[PublicKeyInfo]:
+        """Public halves of the revoked keys, each with ``revoked=True``."""
+        return [self._revoked[kid][0] for kid in self.revoked_kids()]
 
     def resolve(self, kid: str) -> PublicKeyInfo | None:
-        """Key resolver over this hub's own keys (for loopback checks and tests)."""
+        """Key resolver over this hub's own keys (for loopback checks and tests); a revoked
+        key resolves with ``revoked=True``."""
         key = self._keys.get(kid)
-        return key.public_info if key is not None else None
+        if key is not None:
+            return key.public_info
+        revoked = self._revoked.get(kid)
+        return revoked[0] if revoked is not None else None
 
     # -- writing --------------------------------------------------------------------------
 
@@ -157,8 +174,7 @@ class KeyRing:
             self.reload()
             kid = self._free_kid(start)
             key = HubKey.generate(kid=kid, not_before=start, not_after=start + lifetime)
-            file_name = kid.replace("#", "_") + ".pem"
-            _write_private_file(self.directory / file_name, key.private_pkcs8_pem())
+            _write_private_file(self.directory / _file_name(kid), key.private_pkcs8_pem())
             self._keys[kid] = key
             self._write_metadata()
         return key
@@ -179,6 +195,26 @@ class KeyRing:
         except NoActiveKeyError:
             return self.generate(now, lifetime=lifetime)
 
+    def revoke(self, kid: str, now: datetime | None = None) -> HubKey:
+        """Revoke one of this hub's keys at once: its private key file is deleted, it is never
+        used or offered again, and its id is kept (public data and ``revoked_at``) so it
+        can be published as revoked. Returns the key to sign with from now on, generating
+        one if the revoked key was the only valid one. Idempotent; KeyError if unknown.
+
+        Telling peers is the caller's job (a signed ``KeyRevoked`` event).
+        """
+        when = utc(now, "now") if now is not None else _now()
+        with self._locked():
+            self.reload()
+            if kid not in self._revoked:
+                key = self._keys.pop(kid, None)
+                if key is None:
+                    raise KeyError(f"hub {self.hub_id} has no key {kid!r}")
+                self._revoked[kid] = (key.public_info.as_revoked(), when)
+                self._write_metadata()
+                (self.directory / _file_name(kid)).unlink(missing_ok=True)
+        return self.ensure_active(when)
+
     def prune(
         self, now: datetime | None = None, *, keep_for: timedelta = timedelta(0)
     ) -> list[str]:
@@ -186,18 +222,25 @@ class KeyRing:
         when = utc(now, "now") if now is not None else _now()
         with self._locked():
             self.reload()
-            gone = [k.kid for k in self.keys() if k.not_after + keep_for < when]
+            gone = [k.kid for k in self.all_keys() if k.not_after + keep_for < when]
             for kid in gone:
                 del self._keys[kid]
+            # A revoked id stays published until it would have expired anyway.
+            for kid, (info, _) in list(self._revoked.items()):
+                if info.not_after + keep_for < when:
+                    del self._revoked[kid]
             self._write_metadata()
             for kid in gone:
-                (self.directory / (kid.replace("#", "_") + ".pem")).unlink(missing_ok=True)
+                (self.directory / _file_name(kid)).unlink(missing_ok=True)
         return gone
 
     def _free_kid(self, start: datetime) -> str:
         base = f"{self.hub_id}#{start:%Y-%m}"
         kid, n = base, 1
-        while kid in self._keys or (self.directory / (kid.replace("#", "_") + ".pem")).exists():
+        # A revoked id is never reused: peers hold it as revoked.
+        while (
+            kid in self._keys or kid in self._revoked or (self.directory / _file_name(kid)).exists()
+        ):
             n += 1
             kid = f"{base}.{n}"
         return kid
@@ -217,15 +260,11 @@ class KeyRing:
             "format": _FORMAT,
             "hub_id": self.hub_id,
             "keys": [
-                {
-                    "kid": k.kid,
-                    "file": k.kid.replace("#", "_") + ".pem",
-                    "public_key": b64url(k.public_key),
-                    "fingerprint": k.fingerprint,
-                    "not_before": format_time(k.not_before),
-                    "not_after": format_time(k.not_after),
-                }
-                for k in self.keys()
+                {"file": _file_name(k.kid), **k.public_info.to_dict()} for k in self.all_keys()
+            ],
+            "revoked": [
+                {**info.to_dict(), "revoked_at": format_time(at)}
+                for info, at in sorted(self._revoked.values(), key=lambda r: r[0].kid)
             ],
         }
         tmp = self.directory / (_METADATA_FILE + ".tmp")
@@ -237,7 +276,13 @@ class KeyRing:
         os.replace(tmp, self.directory / _METADATA_FILE)
 
     def __repr__(self) -> str:
-        return f"KeyRing({str(self.directory)!r}, hub_id={self.hub_id!r}, kids={list(self._keys)})"
+        kids = list(self._keys)
+        return f"KeyRing({str(self.directory)!r}, hub_id={self.hub_id!r}, kids={kids})"
+
+
+def _file_name(kid: str) -> str:
+    # Key ids have no "_" (see keys._KID_RE), so this mapping is one-to-one.
+    return kid.replace("#", "_") + ".pem"
 
 
 def _write_private_file(path: Path, data: bytes) -> None:

@@ -82,7 +82,12 @@ _TCHAR = "!#$%&'*+-.^_`|~" + string.digits + string.ascii_letters
 _TOKEN_RE = re.compile(r"[A-Za-z*][" + re.escape(_TCHAR) + r":/]*")
 _MAX_INT = 999_999_999_999_999
 _B64_CHARS = frozenset(string.ascii_letters + string.digits + "+/=")
-_LCALPHA = frozenset(string.ascii_lowercase)
+_PRINTABLE_RE = re.compile(r"[\x20-\x7e]*")
+# A String: DQUOTE, then printable ASCII except DQUOTE and backslash, or an escaped DQUOTE or
+# backslash, then DQUOTE (RFC 8941 §4.2.5). One regex instead of a per-character loop.
+_STRING_RE = re.compile(r'"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"')
+_UNESCAPE_RE = re.compile(r"\\(.)")
+_NUMBER_RE = re.compile(r"(-?([0-9]+)(?:\.([0-9]*))?)")
 
 # ----------------------------------------------------------------------------------------
 # Serialization (RFC 8941 §4.1)
@@ -99,7 +104,7 @@ def serialize_bare_item(value: BareItem) -> str:
     if isinstance(value, Decimal):
         return _serialize_decimal(value)
     if isinstance(value, str):
-        if any(not (0x20 <= ord(c) <= 0x7E) for c in value):
+        if not _PRINTABLE_RE.fullmatch(value):
             raise SFError("strings may contain only printable ASCII")
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, Token):
@@ -310,51 +315,29 @@ class _Parser:
         raise self.fail("expected an item")
 
     def number(self) -> int | Decimal:
-        sign = 1
-        if self.peek() == "-":
-            sign = -1
-            self.pos += 1
-        if not self.peek().isdigit():
+        match = _NUMBER_RE.match(self.text, self.pos)
+        if match is None:
             raise self.fail("expected a digit")
-        digits_start = self.pos
-        is_decimal = False
-        while self.peek().isdigit() or (self.peek() == "." and not is_decimal):
-            if self.peek() == ".":
-                if self.pos - digits_start > 12:
-                    raise self.fail("decimal has more than 12 integer digits")
-                is_decimal = True
-            self.pos += 1
-            length = self.pos - digits_start
-            if (not is_decimal and length > 15) or (is_decimal and length > 16):
-                raise self.fail("number too long")
-        text = self.text[digits_start : self.pos]
-        if not is_decimal:
-            return sign * int(text)
-        if text.endswith("."):
-            raise self.fail("decimal ends with '.'")
-        if len(text) - text.index(".") - 1 > 3:
-            raise self.fail("decimal has more than 3 fractional digits")
-        return Decimal(text) * sign
+        whole, frac = match.group(2), match.group(3)
+        if frac is None:
+            if len(whole) > 15:
+                raise self.fail("integer has more than 15 digits")
+            self.pos = match.end()
+            return int(match.group(1))
+        if len(whole) > 12:
+            raise self.fail("decimal has more than 12 integer digits")
+        if not 1 <= len(frac) <= 3:
+            raise self.fail("decimal needs 1 to 3 fractional digits")
+        self.pos = match.end()
+        return Decimal(match.group(1))
 
     def string(self) -> str:
-        self.pos += 1  # '"'
-        out = []
-        while not self.at_end():
-            char = self.take()
-            if char == "\\":
-                if self.at_end():
-                    raise self.fail("dangling escape")
-                escaped = self.take()
-                if escaped not in ('"', "\\"):
-                    raise self.fail("invalid escape")
-                out.append(escaped)
-            elif char == '"':
-                return "".join(out)
-            elif not 0x20 <= ord(char) <= 0x7E:
-                raise self.fail("invalid character in string")
-            else:
-                out.append(char)
-        raise self.fail("unterminated string")
+        match = _STRING_RE.match(self.text, self.pos)
+        if match is None:
+            raise self.fail("invalid or unterminated string")
+        self.pos = match.end()
+        content = match.group(1)
+        return _UNESCAPE_RE.sub(r"\1", content) if "\\" in content else content
 
     def token(self) -> Token:
         match = _TOKEN_RE.match(self.text, self.pos)

@@ -1,5 +1,8 @@
-"""HTTP API of the gateway service."""
+"""HTTP API of the gateway."""
 
 from fastapi import APIRouter
 
-routers: list[APIRouter] = []
+from ehub_gateway.api.federation import router as federation_router
+from ehub_gateway.api.internal import router as internal_router
+
+routers: list[APIRouter] = [federation_router, internal_router]

@@ -1,0 +1,283 @@
+"""Operator commands for identity, peers and the dead-letter queue of a hub's gateway.
+
+They work on the gateway's own state (its key directory and database, from the same
+``EHUB_*`` settings the gateway uses), so they run beside a live gateway: it picks up
+peers within ``EHUB_TRUST_RELOAD_INTERVAL`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import httpx
+import typer
+from sqlalchemy import func, select, update
+
+from ehub_core.db import Database
+from ehub_core.migrations import upgrade
+from ehub_core.settings import load_settings
+from ehub_core.signing import HubSigningAuth, KeyRing
+from ehub_gateway.federation.models import OutboundEvent
+from ehub_gateway.federation.trust import (
+    TRANSPORTS,
+    add_peer,
+    fetch_document,
+    list_peers,
+    remove_peer,
+)
+from ehub_gateway.federation.wellknown import DocumentError
+from ehub_gateway.settings import GatewaySettings
+
+T = TypeVar("T")
+
+keys_app = typer.Typer(no_args_is_help=True, help="This hub's signing keys.")
+peers_app = typer.Typer(no_args_is_help=True, help="Peer hubs this hub trusts.")
+dlq_app = typer.Typer(no_args_is_help=True, help="Events that could not be delivered.")
+
+HubOpt = Annotated[str | None, typer.Option("--hub", help="Hub id (default: EHUB_HUB_ID)")]
+VarOpt = Annotated[Path | None, typer.Option("--var-dir", help="State dir (default: EHUB_VAR_DIR)")]
+
+
+def gateway_settings(hub: str | None, var_dir: Path | None) -> GatewaySettings:
+    overrides: dict[str, Any] = {}
+    if hub:
+        overrides["hub_id"] = hub
+    if var_dir:
+        overrides["var_dir"] = var_dir
+    return load_settings(GatewaySettings, **overrides)
+
+
+def keyring_of(settings: GatewaySettings) -> KeyRing:
+    return KeyRing(settings.resolved_keys_dir, settings.hub_id)
+
+
+def with_db(settings: GatewaySettings, work: Callable[[Database], Awaitable[T]]) -> T:
+    async def run() -> T:
+        db = Database(settings.resolved_database_url)
+        try:
+            await upgrade(db, "ehub_gateway.migrations")
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def init_hub(settings: GatewaySettings) -> tuple[KeyRing, bool]:
+    ring = keyring_of(settings)
+    had = bool(ring.all_keys())
+    ring.ensure_active()
+    return ring, not had
+
+
+# -- keys ------------------------------------------------------------------------------------
+
+
+@keys_app.command("list")
+def keys_list(hub: HubOpt = None, var_dir: VarOpt = None) -> None:
+    """Show this hub's keys (public data only)."""
+    ring = keyring_of(gateway_settings(hub, var_dir))
+    now = datetime.now(UTC)
+    active = ring.active_key(now).kid if ring.all_keys() else None
+    for key in ring.all_keys():
+        mark = "active" if key.kid == active else ("valid" if key.is_valid_at(now) else "expired")
+        typer.echo(
+            f"{key.kid:<16} {key.fingerprint}  {key.not_before:%F} .. {key.not_after:%F}  {mark}"
+        )
+    for kid in ring.revoked_kids():
+        typer.echo(f"{kid:<16} revoked")
+
+
+@keys_app.command("rotate")
+def keys_rotate(hub: HubOpt = None, var_dir: VarOpt = None) -> None:
+    """Make a new key active; older keys keep verifying until they expire."""
+    ring = keyring_of(gateway_settings(hub, var_dir))
+    key = ring.rotate()
+    typer.echo(f"new active key {key.kid} ({key.fingerprint}); older keys verify until they expire")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    kid: Annotated[str, typer.Argument(help="Key id, e.g. CN#2026-11")],
+    hub: HubOpt = None,
+    var_dir: VarOpt = None,
+) -> None:
+    """Revoke a key now and push a signed revocation to every peer."""
+    settings = gateway_settings(hub, var_dir)
+    ring = keyring_of(settings)
+    if ring.get(kid) is None and kid not in ring.revoked_kids():
+        typer.echo(f"no key {kid} in {settings.resolved_keys_dir}", err=True)
+        raise typer.Exit(1)
+    signer = ring.revoke(kid)
+    typer.echo(f"revoked {kid}; signing with {signer.kid} from now on")
+    peers = with_db(settings, list_peers)
+    body = json.dumps({"kid": kid, "revoked_at": datetime.now(UTC).isoformat()}).encode()
+    failed = 0
+    with httpx.Client(auth=HubSigningAuth(ring.active_key, settings.hub_id), timeout=10) as client:
+        for peer, _keys in peers:
+            try:
+                r = client.post(
+                    f"{peer.base_url}/federation/v1/revocations",
+                    content=body,
+                    headers={"Content-Type": "application/json"},
+                )
+                ok = r.status_code == 200
+                typer.echo(
+                    f"  {peer.hub_id}: "
+                    + ("accepted" if ok else f"HTTP {r.status_code} {r.text[:200]}")
+                )
+            except httpx.HTTPError as exc:
+                ok = False
+                typer.echo(f"  {peer.hub_id}: unreachable ({exc}); it learns at its next refresh")
+            failed += not ok
+    if failed:
+        raise typer.Exit(1)
+
+
+# -- peers -----------------------------------------------------------------------------------
+
+
+@peers_app.command("add")
+def peers_add(
+    url: Annotated[str, typer.Argument(help="The peer gateway's base URL")],
+    fingerprint: Annotated[str, typer.Option(help="Pinned key fingerprint, SHA256:...")],
+    transport: Annotated[
+        str, typer.Option(help="http, kafka, or auto (kafka if the peer shares our backbone)")
+    ] = "auto",
+    allow: Annotated[
+        list[str] | None, typer.Option(help="Event types the peer may send (default: all)")
+    ] = None,
+    hub: HubOpt = None,
+    var_dir: VarOpt = None,
+) -> None:
+    """Onboard a peer: fetch its well-known document and check the pinned fingerprint."""
+    settings = gateway_settings(hub, var_dir)
+    try:
+        doc = asyncio.run(fetch_document(url))
+    except httpx.HTTPError as exc:
+        typer.echo(f"cannot fetch {url}/.well-known/ehub: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if transport == "auto":
+        ours = settings.resolved_backbone_id
+        theirs = (doc.get("backbone") or {}).get("id")
+        transport = "kafka" if ours and theirs == ours else "http"
+    if transport not in TRANSPORTS:
+        typer.echo(f"transport must be auto, {' or '.join(TRANSPORTS)}", err=True)
+        raise typer.Exit(2)
+
+    async def work(db: Database) -> Any:
+        return await add_peer(
+            db,
+            own_hub=settings.hub_id,
+            base_url=url,
+            fingerprint=fingerprint,
+            transport=transport,
+            allowed_types=allow,
+            document=doc,
+        )
+
+    try:
+        verified = with_db(settings, work)
+    except DocumentError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"peer {verified.hub_id} ({verified.name}) added via {transport}; "
+        f"keys: {', '.join(k.kid for k in verified.keys)}"
+    )
+
+
+@peers_app.command("list")
+def peers_list(hub: HubOpt = None, var_dir: VarOpt = None) -> None:
+    """Show trusted peers and their keys."""
+    for peer, keys in with_db(gateway_settings(hub, var_dir), list_peers):
+        typer.echo(
+            f"{peer.hub_id}  {peer.base_url}  via {peer.transport}  "
+            f"pinned {peer.pinned_fingerprint}"
+        )
+        for k in keys:
+            state = f"revoked {k.revoked_at:%F %T}" if k.revoked_at else f"until {k.not_after:%F}"
+            typer.echo(f"    {k.kid:<16} {state}")
+
+
+@peers_app.command("remove")
+def peers_remove(
+    peer_hub: Annotated[str, typer.Argument(help="The peer's hub id")],
+    hub: HubOpt = None,
+    var_dir: VarOpt = None,
+) -> None:
+    """Stop trusting a peer (its keys are forgotten)."""
+    settings = gateway_settings(hub, var_dir)
+
+    async def work(db: Database) -> bool:
+        return await remove_peer(db, peer_hub.upper())
+
+    if not with_db(settings, work):
+        typer.echo(f"no peer {peer_hub}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"peer {peer_hub.upper()} removed")
+
+
+# -- dead letters ----------------------------------------------------------------------------
+
+
+@dlq_app.command("list")
+def dlq_list(hub: HubOpt = None, var_dir: VarOpt = None) -> None:
+    """Events that exhausted their delivery attempts or were rejected for good."""
+
+    async def work(db: Database) -> list[OutboundEvent]:
+        async with db.sessionmaker() as s:
+            return list(
+                (
+                    await s.scalars(
+                        select(OutboundEvent)
+                        .where(OutboundEvent.status == "dead")
+                        .order_by(OutboundEvent.created_at)
+                    )
+                ).all()
+            )
+
+    rows = with_db(gateway_settings(hub, var_dir), work)
+    for r in rows:
+        typer.echo(
+            f"{r.event_id}  {r.event_type:<18} -> {r.target_hub}  "
+            f"attempts={r.attempts}  {r.last_error}"
+        )
+    typer.echo(f"{len(rows)} dead-lettered event(s)")
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    event_ids: Annotated[list[str] | None, typer.Argument(help="Event ids (default: all)")] = None,
+    hub: HubOpt = None,
+    var_dir: VarOpt = None,
+) -> None:
+    """Put dead-lettered events back in the delivery queue with fresh attempts."""
+
+    async def work(db: Database) -> int:
+        async with db.transaction() as s:
+            stmt = (
+                update(OutboundEvent)
+                .where(OutboundEvent.status == "dead")
+                .values(status="pending", attempts=0, next_attempt_at=datetime.now(UTC))
+            )
+            if event_ids:
+                stmt = stmt.where(OutboundEvent.event_id.in_(event_ids))
+            result = await s.execute(stmt)
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    n = with_db(gateway_settings(hub, var_dir), work)
+    typer.echo(f"{n} event(s) queued for delivery again")
+
+
+async def outbound_counts(db: Database) -> dict[str, int]:
+    async with db.sessionmaker() as s:
+        rows = await s.execute(
+            select(OutboundEvent.status, func.count()).group_by(OutboundEvent.status)
+        )
+        return {status: int(n) for status, n in rows.all()}

@@ -1,0 +1,32 @@
+"""ORM model of the allowance ledger: one row per committed order that counts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import DateTime, Index, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ehub_customs.db import Base
+
+
+class AllowanceEntry(Base):
+    """An order's value counted against a buyer's yearly allowance in one country."""
+
+    __tablename__ = "customs_allowance_entries"
+    __table_args__ = (
+        UniqueConstraint("country", "order_id", name="uq_allowance_country_order"),
+        Index("ix_allowance_buyer_year", "country", "buyer_id", "year"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    country: Mapped[str] = mapped_column(String(2))
+    buyer_id: Mapped[str] = mapped_column(String(100))
+    year: Mapped[int] = mapped_column(Integer)
+    order_id: Mapped[str] = mapped_column(String(100))
+    event_id: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[Decimal] = mapped_column(Numeric(18, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

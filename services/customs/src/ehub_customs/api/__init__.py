@@ -1,0 +1,7 @@
+"""HTTP API of the customs service."""
+
+from fastapi import APIRouter
+
+from ehub_customs.api import allowances, landed_cost, rules
+
+routers: list[APIRouter] = [landed_cost.router, rules.router, allowances.router]

@@ -1,0 +1,21 @@
+"""Dependencies of the customs API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ehub_core.errors import ServiceUnavailableError
+from ehub_customs.tariffs.rulebook import RuleBook
+
+
+def get_rulebook(request: Request) -> RuleBook:
+    """The rule book loaded at start-up (``app.state.rulebook``)."""
+    book = getattr(request.app.state, "rulebook", None)
+    if book is None:
+        raise ServiceUnavailableError("The tariff rule book is not loaded")
+    return book
+
+
+RuleBookDep = Annotated[RuleBook, Depends(get_rulebook)]

@@ -1,0 +1,53 @@
+"""``POST /v1/landed-cost``: a quote (or, with ``target_total``, a reverse quote)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from ehub_core.deps import ContextDep
+from ehub_customs.allowances.service import used_allowance
+from ehub_customs.api.deps import RuleBookDep
+from ehub_customs.landed_cost.engine import quote
+from ehub_customs.landed_cost.reverse import reverse
+from ehub_customs.landed_cost.schemas import LandedCostCreate, LandedCostRead, quote_dict
+
+router = APIRouter(prefix="/v1", tags=["landed cost"])
+
+
+@router.post(
+    "/landed-cost",
+    response_model=None,
+    responses={200: {"model": LandedCostRead}},
+    summary="Landed cost of a consignment: duty, taxes, levies, each citing its rule",
+)
+async def create_landed_cost(
+    body: LandedCostCreate, book: RuleBookDep, ctx: ContextDep
+) -> JSONResponse:
+    req = body.to_domain()
+    used: Decimal | None = None
+    rules = book.country(req.destination)
+    if req.buyer_id and rules.view(req.date).quota is not None:
+        # A read-only look-up: only quotes that need the ledger open a session.
+        async with ctx.db.sessionmaker() as session:
+            used = await used_allowance(
+                session, country=req.destination, buyer_id=req.buyer_id, on=req.date
+            )
+    if body.target_total is None:
+        return JSONResponse(quote_dict(quote(book, req, allowance_used=used)))
+    result = reverse(
+        book, req, body.target_total, target_currency=body.target_currency, allowance_used=used
+    )
+    out: dict[str, Any] = quote_dict(result.quote)
+    out["mode"] = "reverse"
+    out["reverse"] = {
+        "target_total": str(result.target),
+        "target_currency": result.target_currency,
+        "net_unit_values": [str(v) for v in result.net_unit_values],
+        "residual": str(result.residual),
+        "exact": result.exact,
+    }
+    return JSONResponse(out)

@@ -1,0 +1,1 @@
+"""Landed-cost quotes: engine, reverse mode and API schemas."""

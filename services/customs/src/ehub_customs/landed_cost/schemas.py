@@ -1,0 +1,253 @@
+"""API schemas of ``POST /v1/landed-cost`` and their conversion to and from domain types.
+
+Field-level rules live here as pydantic constraints so a bad field comes back as a
+422 problem+json naming it. Responses are built as plain dicts (Decimals as strings)
+because the endpoint is benchmarked; :class:`LandedCostRead` documents their shape.
+"""
+
+from __future__ import annotations
+
+from datetime import date as Date
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ehub_customs.fx import FxQuote
+from ehub_customs.landed_cost.quote import Charge, Item, LineQuote, Quote, QuoteRequest, Totals
+
+CC = r"^[A-Z]{2}$"
+CCY = r"^[A-Z]{3}$"
+Money = Decimal
+
+
+class ItemCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hs_code: str = Field(
+        description="HS code: 6 digits, or a national 8/10-digit code", examples=["0306.32"]
+    )
+    description: str = Field("", max_length=500)
+    quantity: int = Field(gt=0, le=1_000_000)
+    unit_value: Money = Field(ge=0, max_digits=18, decimal_places=6)
+    unit_weight_kg: Decimal | None = Field(None, ge=0)
+    unit_volume_l: Decimal | None = Field(None, ge=0)
+    abv: Decimal | None = Field(None, ge=0, le=1, description="alcohol by volume as a fraction")
+    country_of_origin: str = Field(pattern=CC)
+
+    @field_validator("hs_code")
+    @classmethod
+    def _hs_shape(cls, value: str) -> str:
+        digits = value.replace(".", "").replace(" ", "")
+        if not digits.isdigit() or len(digits) not in (6, 8, 10):
+            raise ValueError("HS code must be 6, 8 or 10 digits (dots allowed), e.g. '0306.32'")
+        return digits
+
+
+class LandedCostCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    origin: str = Field(pattern=CC, description="the hub the goods ship from")
+    destination: str = Field(pattern=CC)
+    date: Date
+    currency: str = Field(pattern=CCY, description="currency of unit values, shipping, insurance")
+    buyer_currency: str | None = Field(None, pattern=CCY)
+    items: list[ItemCreate] = Field(min_length=1, max_length=200)
+    shipping: Money = Field(Decimal(0), ge=0, max_digits=18, decimal_places=6)
+    insurance: Money = Field(Decimal(0), ge=0, max_digits=18, decimal_places=6)
+    buyer_id: str | None = Field(None, min_length=1, max_length=100)
+    seller_sme_verified: bool = False
+    incoterm: Literal["DDP", "DAP"] = "DDP"
+    transport: Literal["courier", "postal", "freight"] = "courier"
+    target_total: Money | None = Field(
+        None, gt=0, description="reverse mode: the buyer price including duty and taxes"
+    )
+    target_currency: str | None = Field(None, pattern=CCY)
+
+    def to_domain(self) -> QuoteRequest:
+        return QuoteRequest(
+            origin=self.origin,
+            destination=self.destination,
+            date=self.date,
+            currency=self.currency,
+            items=tuple(
+                Item(
+                    hs=i.hs_code,
+                    quantity=i.quantity,
+                    unit_value=i.unit_value,
+                    country_of_origin=i.country_of_origin,
+                    description=i.description,
+                    unit_weight_kg=i.unit_weight_kg,
+                    unit_volume_l=i.unit_volume_l,
+                    abv=i.abv,
+                )
+                for i in self.items
+            ),
+            shipping=self.shipping,
+            insurance=self.insurance,
+            buyer_id=self.buyer_id,
+            seller_sme_verified=self.seller_sme_verified,
+            incoterm=self.incoterm,
+            transport=self.transport,
+            buyer_currency=self.buyer_currency,
+        )
+
+
+class ChargeRead(BaseModel):
+    kind: str
+    name: str
+    rule_id: str
+    amount: str
+    rate: str | None
+    base: str | None
+    collected_at: str
+    source: dict[str, Any]
+    verified: bool
+    estimate: bool
+    related_rule_ids: list[str]
+    note: str | None
+
+
+class LandedCostRead(BaseModel):
+    """Shape of the response (documentation; the endpoint returns the dict directly)."""
+
+    mode: Literal["forward", "reverse"]
+    destination: str
+    date: Date
+    currency: str
+    valuation: str
+    lines: list[dict[str, Any]]
+    consignment_charges: list[ChargeRead]
+    totals: dict[str, str]
+    buyer_totals: dict[str, str]
+    fx: dict[str, Any]
+    regime: dict[str, Any] | None
+    lane: dict[str, Any] | None
+    fast_track: bool
+    verified: bool
+    unverified_rule_ids: list[str]
+    contains_estimates: bool
+    admissible: bool
+    warnings: list[str]
+    reverse: dict[str, Any] | None = None
+
+
+def _s(v: Decimal | None) -> str | None:
+    return None if v is None else str(v)
+
+
+def charge_dict(c: Charge) -> dict[str, Any]:
+    return {
+        "kind": c.kind,
+        "name": c.name,
+        "rule_id": c.rule_id,
+        "amount": str(c.amount),
+        "rate": _s(c.rate),
+        "base": _s(c.base),
+        "collected_at": c.collected_at,
+        "source": {"title": c.source_title, "url": c.source_url},
+        "verified": c.verified,
+        "estimate": c.estimate,
+        "related_rule_ids": list(c.related_rule_ids),
+        "note": c.note,
+    }
+
+
+def _line(line: LineQuote) -> dict[str, Any]:
+    return {
+        "index": line.index,
+        "hs_code": line.hs,
+        "goods_value": str(line.goods_value),
+        "shipping": str(line.shipping),
+        "insurance": str(line.insurance),
+        "customs_value": str(line.customs_value),
+        "duty_rule_id": line.duty_rule_id,
+        "estimate": line.estimate,
+        "charges": [charge_dict(c) for c in line.charges],
+        "charges_total": str(line.charges_total),
+        "restrictions": [
+            {
+                "rule_id": r.rule_id,
+                "kind": r.kind,
+                "reason": r.reason,
+                "source": {"title": r.source_title},
+                "verified": r.verified,
+            }
+            for r in line.restrictions
+        ],
+    }
+
+
+def _totals(t: Totals) -> dict[str, str]:
+    return {
+        "currency": t.currency,
+        "goods": str(t.goods),
+        "shipping": str(t.shipping),
+        "insurance": str(t.insurance),
+        "duty": str(t.duty),
+        "excise": str(t.excise),
+        "vat": str(t.vat),
+        "levies": str(t.levies),
+        "fees": str(t.fees),
+        "charges": str(t.charges),
+        "landed": str(t.landed),
+        "collected_at_sale": str(t.collected_at_sale),
+        "collected_at_border": str(t.collected_at_border),
+    }
+
+
+def _fx(fx: FxQuote) -> dict[str, Any]:
+    return {
+        "from": fx.from_currency,
+        "to": fx.to_currency,
+        "rate": str(fx.rate),
+        "date": fx.rate_date.isoformat(),
+        "source": fx.source,
+        "verified": fx.verified,
+    }
+
+
+def quote_dict(q: Quote) -> dict[str, Any]:
+    r = q.regime
+    return {
+        "mode": "forward",
+        "destination": q.request.destination,
+        "date": q.request.date.isoformat(),
+        "currency": q.currency,
+        "valuation": {"basis": q.valuation, "rule_id": q.valuation_rule_id},
+        "rule_book_version": q.rule_book_version,
+        "lines": [_line(line) for line in q.lines],
+        "consignment_charges": [charge_dict(c) for c in q.consignment_charges],
+        "totals": _totals(q.totals),
+        "buyer_totals": _totals(q.buyer_totals),
+        "fx": {"to_destination": _fx(q.fx), "to_buyer": _fx(q.buyer_fx)},
+        "regime": None
+        if r is None
+        else {
+            "rule_id": r.rule_id,
+            "name": r.name,
+            "mode": r.mode,
+            "value": str(r.value),
+            "allowance_used": str(r.allowance_used),
+            "annual_limit": str(r.annual_limit),
+            "per_transaction_limit": str(r.per_transaction_limit),
+            "counts_toward_allowance": str(r.counts_toward_allowance),
+            "reason": r.reason,
+        },
+        "lane": None
+        if q.lane is None
+        else {
+            "rule_id": q.lane.rule_id,
+            "fast_track": q.lane.fast_track,
+            "duty_rate": _s(q.lane.duty_rate),
+            "source": {"title": q.lane.source_title},
+            "verified": q.lane.verified,
+        },
+        "fast_track": q.fast_track,
+        "payer_of_border_charges": q.payer_of_border_charges,
+        "verified": q.verified,
+        "unverified_rule_ids": q.unverified_rule_ids,
+        "contains_estimates": q.contains_estimates,
+        "admissible": q.admissible,
+        "warnings": q.warnings,
+    }

@@ -1,0 +1,1 @@
+"""Tariff rule data: file schema, loader and the compiled rule book."""

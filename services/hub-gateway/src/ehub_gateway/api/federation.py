@@ -1,0 +1,143 @@
+"""Hub-to-hub endpoints: every request and response is signed (RFC 9421)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from google.protobuf.message import DecodeError
+from pydantic import BaseModel, Field
+
+from ehub_core import metrics
+from ehub_core.deps import SessionDep
+from ehub_core.errors import DomainError, ForbiddenError, UnauthorizedError
+from ehub_core.nonce_store import SqlNonceStore
+from ehub_core.proto.ehub.v1.envelope_pb2 import EnvelopeBatch
+from ehub_core.signing import (
+    SignatureError,
+    VerifiedRequest,
+    hub_of,
+    sign_response,
+    target_uri_from_asgi,
+    verify_request,
+)
+from ehub_gateway.federation.delivery import RECEIPT_CONTENT_TYPE
+from ehub_gateway.federation.ingest import ingest
+from ehub_gateway.federation.runtime import Federation, get_federation
+from ehub_gateway.federation.trust import mark_revoked
+
+router = APIRouter(tags=["federation"])
+FedDep = Annotated[Federation, Depends(get_federation)]
+MAX_BATCH = 1000
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    title = "Batch too large"
+
+
+async def authenticate(
+    request: Request, session: Any, fed: Federation, body: bytes
+) -> VerifiedRequest:
+    try:
+        return await verify_request(
+            request.method,
+            target_uri_from_asgi(request.scope, public_origin=fed.public_origin),
+            request.headers,
+            body,
+            resolve_key=fed.trust.resolve,
+            nonce_store=SqlNonceStore(session),
+            clock_skew=fed.settings.clock_skew,
+        )
+    except SignatureError as exc:
+        metrics.FED_INGESTED.labels(fed.hub, "http", exc.reason_code).inc()
+        raise UnauthorizedError(
+            exc.detail or exc.reason_code,
+            title="Signature rejected",
+            reason=exc.reason_code,
+            headers={"WWW-Authenticate": 'Signature realm="ehub"'},
+        ) from None
+
+
+def signed(
+    request: Request, fed: Federation, status: int, body: bytes, media_type: str
+) -> Response:
+    headers = {"Content-Type": media_type}
+    headers.update(
+        sign_response(
+            status,
+            headers,
+            body,
+            fed.keyring.active_key(),
+            fed.hub,
+            request_method=request.method,
+            request_url=target_uri_from_asgi(request.scope, public_origin=fed.public_origin),
+            request_headers=request.headers,
+        )
+    )
+    return Response(body, status_code=status, headers=headers)
+
+
+@router.post(
+    "/federation/v1/events",
+    summary="Deliver signed event envelopes (batch); answered with a signed receipt",
+    responses={200: {"content": {RECEIPT_CONTENT_TYPE: {}}}},
+)
+async def receive_events(request: Request, session: SessionDep, fed: FedDep) -> Response:
+    body = await request.body()
+    verified = await authenticate(request, session, fed, body)
+    try:
+        batch = EnvelopeBatch.FromString(body)
+    except DecodeError:
+        raise DomainError(
+            "The body is not an ehub.v1.EnvelopeBatch", title="Malformed batch"
+        ) from None
+    if len(batch.envelopes) > MAX_BATCH:
+        raise PayloadTooLarge(f"At most {MAX_BATCH} envelopes per batch")
+    result = await ingest(
+        session,
+        envelopes=list(batch.envelopes),
+        sender_hub=verified.hub_id,
+        own_hub=fed.hub,
+        via="http",
+        trust=fed.trust,
+        key=fed.keyring.active_key(),
+        clock_skew=fed.settings.clock_skew,
+    )
+    for outcome, n in (
+        ("accepted", result.accepted),
+        ("duplicate", result.duplicates),
+        ("rejected", result.rejected),
+    ):
+        if n:
+            metrics.FED_INGESTED.labels(fed.hub, "http", outcome).inc(n)
+    return signed(request, fed, 200, result.signed_receipt, RECEIPT_CONTENT_TYPE)
+
+
+class Revocation(BaseModel):
+    kid: str = Field(min_length=4, max_length=100)
+    revoked_at: datetime | None = None
+
+
+@router.post("/federation/v1/revocations", summary="A peer revokes one of its own keys")
+async def receive_revocation(request: Request, session: SessionDep, fed: FedDep) -> Response:
+    body = await request.body()
+    verified = await authenticate(request, session, fed, body)
+    try:
+        revocation = Revocation.model_validate_json(body)
+        owner = hub_of(revocation.kid)
+    except ValueError as exc:
+        raise DomainError(f"Bad revocation: {exc}", title="Malformed revocation") from None
+    if owner != verified.hub_id:
+        raise ForbiddenError(f"hub {verified.hub_id} may not revoke {owner}'s key {revocation.kid}")
+    known = await mark_revoked(session, revocation.kid, revocation.revoked_at or datetime.now(UTC))
+    fed.trust.revoke_now(revocation.kid)
+    out = json.dumps({"kid": revocation.kid, "revoked": True, "known": known}).encode()
+    return signed(request, fed, 200, out, "application/json")
+
+
+@router.get("/.well-known/ehub", summary="This hub's identity, endpoints and public keys (signed)")
+async def well_known(request: Request, fed: FedDep) -> dict[str, Any]:
+    return fed.document(str(request.base_url))

@@ -1,0 +1,1 @@
+"""Federation with peer hubs: trust, signed ingest, receipts, delivery and the backbone."""

@@ -1,0 +1,104 @@
+"""The Kafka backbone side of federation: this hub's topic ``ehub.fed.<hub>`` carries
+envelopes from peers (``kind=envelope``) and receipts for what we sent (``kind=receipt``).
+
+An envelope is ingested exactly as over HTTP; its signed receipt goes back through the
+outbox to the sender's topic, so it is not lost if the broker is briefly unreachable. A
+duplicate is receipted again, which covers a receipt the broker lost.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ehub_core import metrics
+from ehub_core.bus import Message
+from ehub_core.db import Database
+from ehub_core.envelope import read_unverified, verify_receipt
+from ehub_core.errors import ForbiddenError
+from ehub_core.outbox import enqueue
+from ehub_core.signing import KeyRing, SignatureError
+from ehub_gateway.federation.delivery import DeliveryWorker, fed_topic
+from ehub_gateway.federation.ingest import ingest
+from ehub_gateway.federation.trust import TrustStore
+from ehub_gateway.settings import GatewaySettings
+
+log = logging.getLogger("ehub.gateway.backbone")
+
+
+class Backbone:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        settings: GatewaySettings,
+        keyring: KeyRing,
+        trust: TrustStore,
+        delivery: DeliveryWorker,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.keyring = keyring
+        self.trust = trust
+        self.delivery = delivery
+        self.hub = settings.hub_id
+
+    @property
+    def topic(self) -> str:
+        return fed_topic(self.hub)
+
+    async def handle(self, message: Message) -> None:
+        kind = message.header("kind")
+        try:
+            if kind == "envelope":
+                await self._on_envelope(message)
+            elif kind == "receipt":
+                await self._on_receipt(message)
+            else:
+                log.warning("ignoring message of kind %r on %s", kind, message.topic)
+        except (SignatureError, ForbiddenError) as exc:
+            # Unauthenticated or unauthorized: dropped (the sender cannot be answered
+            # without trusting it); counted for operators.
+            log.warning("rejected %s on %s: %s", kind, message.topic, exc)
+            metrics.FED_INGESTED.labels(self.hub, "kafka", "forbidden").inc()
+
+    async def _on_envelope(self, message: Message) -> None:
+        claimed_source = read_unverified(message.value).source_hub
+        if self.trust.peer(claimed_source) is None:
+            raise SignatureError("unknown_key", f"{claimed_source} is not a peer")
+        async with self.db.transaction() as session:
+            result = await ingest(
+                session,
+                envelopes=[message.value],
+                sender_hub=claimed_source,  # verified: the envelope key must be its hub's
+                own_hub=self.hub,
+                via="kafka",
+                trust=self.trust,
+                key=self.keyring.active_key(),
+                clock_skew=self.settings.clock_skew,
+            )
+            await enqueue(
+                session,
+                topic=fed_topic(claimed_source),
+                event_type="Receipt",
+                payload=result.signed_receipt,
+                key=self.hub,
+                headers={"kind": "receipt", "source_hub": self.hub},
+            )
+        for outcome, n in (
+            ("accepted", result.accepted),
+            ("duplicate", result.duplicates),
+            ("rejected", result.rejected),
+        ):
+            if n:
+                metrics.FED_INGESTED.labels(self.hub, "kafka", outcome).inc(n)
+
+    async def _on_receipt(self, message: Message) -> None:
+        receipt = verify_receipt(
+            message.value,
+            self.trust.resolve,
+            expected_sender=self.hub,
+            clock_skew=self.settings.clock_skew,
+        )
+        if self.trust.peer(receipt.receiver_hub) is None:
+            raise SignatureError("unknown_key", f"{receipt.receiver_hub} is not a peer")
+        await self.delivery.apply_receipt(receipt, message.value)

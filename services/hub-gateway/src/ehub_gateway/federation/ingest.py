@@ -1,0 +1,210 @@
+"""Receiving events from peers, over HTTP or the backbone alike.
+
+Each envelope's origin signature is verified; the sender may only deliver its own
+events, for this hub, of types it is allowed; each new event is recorded in the inbox,
+kept in ``fed_received`` and republished to the hub-local topic of its stream through the
+outbox — all in the caller's transaction. The answer is a signed receipt listing every
+envelope: accepted, duplicate (accepted before) or rejected with a reason code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ehub_core.envelope import (
+    VerifiedEnvelope,
+    envelope_digest,
+    read_unverified,
+    receipt_entry,
+    sign_receipt,
+    verify_envelope,
+)
+from ehub_core.errors import ForbiddenError
+from ehub_core.ids import uuid7
+from ehub_core.inbox import consume_many
+from ehub_core.models import OutboxRecord
+from ehub_core.outbox import OUTBOX_DIRTY
+from ehub_core.proto.ehub.v1.receipt_pb2 import ReceiptEntry, ReceiptOutcome
+from ehub_core.signing import HubKey, SignatureError
+from ehub_core.signing.errors import Reason
+from ehub_gateway.federation.models import ReceivedEvent
+from ehub_gateway.federation.trust import TrustStore
+
+INBOX_CONSUMER = "federation"
+
+STREAMS = {
+    "OrderPlaced": "orders",
+    "OrderAccepted": "orders",
+    "OrderRejected": "orders",
+    "OrderCancelled": "orders",
+    "DeclarationFiled": "customs",
+    "ClearanceDecided": "customs",
+    "ShipmentBooked": "shipments",
+    "ShipmentEvent": "shipments",
+    "DeliveryConfirmed": "shipments",
+    "KeyPublished": "trust",
+    "KeyRevoked": "trust",
+}
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    signed_receipt: bytes
+    accepted: int
+    duplicates: int
+    rejected: int
+
+
+def _rejected(data: bytes, reason: str) -> ReceiptEntry:
+    try:
+        event_id = read_unverified(data).event_id
+    except SignatureError:
+        event_id = ""
+    try:
+        digest = envelope_digest(data)
+    except SignatureError:
+        digest = hashlib.sha256(data).hexdigest()
+    return receipt_entry(event_id, digest, ReceiptOutcome.RECEIPT_OUTCOME_REJECTED, reason)
+
+
+def verify_batch(
+    envelopes: Sequence[bytes],
+    *,
+    sender_hub: str,
+    own_hub: str,
+    trust: TrustStore,
+    clock_skew: int,
+    now: datetime,
+) -> tuple[list[tuple[bytes, VerifiedEnvelope]], list[ReceiptEntry]]:
+    """Verify each envelope; 403 (whole batch) if the sender oversteps its rights."""
+    good: list[tuple[bytes, VerifiedEnvelope]] = []
+    rejected: list[ReceiptEntry] = []
+    peer = trust.peer(sender_hub)
+    for data in envelopes:
+        try:
+            verified = verify_envelope(
+                data, trust.resolve, expected_target=own_hub, now=now, clock_skew=clock_skew
+            )
+            info = trust.resolve(verified.key_id)
+            # A signature made while the key was valid stops counting once it expired:
+            # the sender re-seals with its current key.
+            if info is not None and (problem := info.validity_at(now)) is not None:
+                raise SignatureError(problem, f"key {verified.key_id} is no longer valid")
+        except SignatureError as exc:
+            rejected.append(_rejected(data, exc.reason_code))
+            continue
+        env = verified.envelope
+        if env.source_hub != sender_hub:
+            raise ForbiddenError(
+                f"hub {sender_hub} may only deliver its own events, not {env.source_hub}'s",
+                event_id=env.event_id,
+            )
+        if peer is None or not peer.may_send(env.type):
+            raise ForbiddenError(
+                f"hub {sender_hub} may not send {env.type} events", event_id=env.event_id
+            )
+        if env.type not in STREAMS:
+            rejected.append(_rejected(data, Reason.UNKNOWN_EVENT_TYPE))
+            continue
+        good.append((data, verified))
+    return good, rejected
+
+
+async def apply_batch(
+    session: AsyncSession,
+    good: Sequence[tuple[bytes, VerifiedEnvelope]],
+    *,
+    own_hub: str,
+    via: str,
+    now: datetime,
+) -> tuple[list[ReceiptEntry], int]:
+    """Record and republish new events; return receipt entries and how many were new."""
+    fresh = await consume_many(
+        session, event_ids=[v.envelope.event_id for _, v in good], consumer=INBOX_CONSUMER
+    )
+    entries: list[ReceiptEntry] = []
+    applied: set[str] = set()
+    rows: list[object] = []
+    for data, verified in good:
+        env = verified.envelope
+        digest = verified.digest
+        if env.event_id in fresh and env.event_id not in applied:
+            applied.add(env.event_id)
+            rows.append(
+                ReceivedEvent(
+                    event_id=env.event_id,
+                    source_hub=env.source_hub,
+                    event_type=env.type,
+                    subject=env.subject,
+                    digest=digest,
+                    traceparent=env.traceparent or None,
+                    via=via,
+                    received_at=now,
+                )
+            )
+            headers = {
+                "event_id": env.event_id,
+                "event_type": env.type,
+                "source_hub": env.source_hub,
+                "content-type": "application/x-protobuf",
+            }
+            if env.traceparent:
+                headers["traceparent"] = env.traceparent
+            rows.append(
+                OutboxRecord(
+                    id=str(uuid7()),
+                    event_id=env.event_id,
+                    event_type=env.type,
+                    topic=f"ehub.{own_hub.lower()}.{STREAMS[env.type]}",
+                    key=env.subject,
+                    payload=data,
+                    headers=headers,
+                    created_at=now,
+                    attempts=0,
+                )
+            )
+            entries.append(receipt_entry(env.event_id, digest))
+        else:
+            entries.append(
+                receipt_entry(env.event_id, digest, ReceiptOutcome.RECEIPT_OUTCOME_DUPLICATE)
+            )
+    session.add_all(rows)
+    if rows:
+        session.info[OUTBOX_DIRTY] = True
+    return entries, len(applied)
+
+
+async def ingest(
+    session: AsyncSession,
+    *,
+    envelopes: Sequence[bytes],
+    sender_hub: str,
+    own_hub: str,
+    via: str,
+    trust: TrustStore,
+    key: HubKey,
+    clock_skew: int = 300,
+    now: datetime | None = None,
+) -> IngestResult:
+    now = now or datetime.now(UTC)
+    good, rejected = verify_batch(
+        envelopes,
+        sender_hub=sender_hub,
+        own_hub=own_hub,
+        trust=trust,
+        clock_skew=clock_skew,
+        now=now,
+    )
+    entries, applied = await apply_batch(session, good, own_hub=own_hub, via=via, now=now)
+    receipt = sign_receipt([*entries, *rejected], key, sender_hub=sender_hub, received_at=now)
+    return IngestResult(
+        signed_receipt=receipt,
+        accepted=applied,
+        duplicates=len(entries) - applied,
+        rejected=len(rejected),
+    )
