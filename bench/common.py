@@ -79,12 +79,22 @@ def server(
             proc.kill()
 
 
-def wrk(url: str, *, seconds: int = 8, connections: int = 32, script: str | None = None) -> dict:
+def wrk(
+    url: str,
+    *,
+    seconds: int = 8,
+    connections: int = 32,
+    script: str | None = None,
+    extra: list[str] | None = None,
+) -> dict:
     """Run wrk on core 1; return req/s and latency percentiles (ms)."""
     cmd = [*_taskset(1), ensure_wrk(), "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if script:
         cmd += ["-s", script]
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    cmd.append(url)
+    if extra:
+        cmd += ["--", *extra]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     lat = {}
     for pct in ("50", "99"):

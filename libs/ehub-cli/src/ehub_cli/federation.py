@@ -21,7 +21,7 @@ from sqlalchemy import func, select, update
 from ehub_core.db import Database
 from ehub_core.migrations import upgrade
 from ehub_core.settings import load_settings
-from ehub_core.signing import HubSigningAuth, KeyRing
+from ehub_core.signing import HubKey, HubSigningAuth, KeyRing
 from ehub_gateway.federation.models import OutboundEvent
 from ehub_gateway.federation.trust import (
     TRANSPORTS,
@@ -113,30 +113,47 @@ def keys_revoke(
     if ring.get(kid) is None and kid not in ring.revoked_kids():
         typer.echo(f"no key {kid} in {settings.resolved_keys_dir}", err=True)
         raise typer.Exit(1)
+    doomed = ring.get(kid)  # kept in memory: it may sign its own revocation
     signer = ring.revoke(kid)
     typer.echo(f"revoked {kid}; signing with {signer.kid} from now on")
+    now = datetime.now(UTC)
+    # Peers must already trust the key that signs the revocation. The revoked key is the
+    # one they surely know (a key `revoke` just generated they cannot know yet); other
+    # valid keys, oldest first, are the fallback (e.g. when re-running a revocation).
+    others = [k for k in ring.all_keys() if k.kid != kid]
+    signers = [k for k in (doomed, *others) if k is not None and k.is_valid_at(now)]
     peers = with_db(settings, list_peers)
-    body = json.dumps({"kid": kid, "revoked_at": datetime.now(UTC).isoformat()}).encode()
+    body = json.dumps({"kid": kid, "revoked_at": now.isoformat()}).encode()
     failed = 0
-    with httpx.Client(auth=HubSigningAuth(ring.active_key, settings.hub_id), timeout=10) as client:
-        for peer, _keys in peers:
-            try:
-                r = client.post(
-                    f"{peer.base_url}/federation/v1/revocations",
-                    content=body,
-                    headers={"Content-Type": "application/json"},
-                )
-                ok = r.status_code == 200
-                typer.echo(
-                    f"  {peer.hub_id}: "
-                    + ("accepted" if ok else f"HTTP {r.status_code} {r.text[:200]}")
-                )
-            except httpx.HTTPError as exc:
-                ok = False
-                typer.echo(f"  {peer.hub_id}: unreachable ({exc}); it learns at its next refresh")
-            failed += not ok
+    for peer, _keys in peers:
+        outcome = push_revocation(f"{peer.base_url}/federation/v1/revocations", body, signers)
+        ok = outcome == "accepted"
+        typer.echo(f"  {peer.hub_id}: {outcome}")
+        failed += not ok
     if failed:
         raise typer.Exit(1)
+
+
+def push_revocation(url: str, body: bytes, signers: list[HubKey]) -> str:
+    """POST the revocation signed by the first of ``signers`` the peer accepts; return
+    ``accepted`` or what went wrong."""
+    outcome = "no valid key to sign the revocation with"
+    for key in signers:
+        try:
+            r = _post_signed(url, body, key)
+        except httpx.HTTPError as exc:
+            return f"unreachable ({exc}); it learns at its next refresh"
+        if r.status_code == 200:
+            return "accepted"
+        outcome = f"HTTP {r.status_code} {r.text[:200]}"
+        if r.status_code != 401:  # only another key can cure an authentication failure
+            break
+    return outcome
+
+
+def _post_signed(url: str, body: bytes, key: HubKey) -> httpx.Response:
+    with httpx.Client(auth=HubSigningAuth(lambda: key, key.hub_id), timeout=10) as client:
+        return client.post(url, content=body, headers={"Content-Type": "application/json"})
 
 
 # -- peers -----------------------------------------------------------------------------------
@@ -231,7 +248,7 @@ def dlq_list(hub: HubOpt = None, var_dir: VarOpt = None) -> None:
     """Events that exhausted their delivery attempts or were rejected for good."""
 
     async def work(db: Database) -> list[OutboundEvent]:
-        async with db.sessionmaker() as s:
+        async with db.reader() as s:
             return list(
                 (
                     await s.scalars(
@@ -276,7 +293,7 @@ def dlq_replay(
 
 
 async def outbound_counts(db: Database) -> dict[str, int]:
-    async with db.sessionmaker() as s:
+    async with db.reader() as s:
         rows = await s.execute(
             select(OutboundEvent.status, func.count()).group_by(OutboundEvent.status)
         )

@@ -211,5 +211,7 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     app.add_middleware(MetricsMiddleware, service=service)
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"]
+    )
     return app

@@ -45,6 +45,11 @@ class Database:
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Read-only work (the relay's scan, caches, readiness) must not queue behind
+        # writers on SQLite: its sessions begin a plain deferred transaction.
+        self.reader = async_sessionmaker(
+            self.engine.execution_options(ehub_read_only=True), expire_on_commit=False
+        )
 
     @property
     def is_postgres(self) -> bool:
@@ -58,8 +63,8 @@ class Database:
 
     async def ping(self) -> None:
         """Raise if the database cannot answer ``SELECT 1``."""
-        async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        async with self.reader() as session:
+            await session.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -80,8 +85,12 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         # IMMEDIATE takes the write lock up front, so two writers queue on the busy
-        # timeout instead of one failing when it upgrades a read lock.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # timeout instead of one failing when it upgrades a read lock (in WAL mode an
+        # upgrade after another commit fails at once). Readers need no lock at all.
+        if conn.get_execution_options().get("ehub_read_only"):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -19,13 +19,19 @@ if TYPE_CHECKING:
     from ehub_core.app import ServiceContext
 
 
-def get_context(request: Request) -> ServiceContext:
+def context_of(request: Request) -> ServiceContext:
     ctx: ServiceContext = request.app.state.ctx
     return ctx
 
 
+# Dependencies are ``async def``: FastAPI runs a plain ``def`` in a worker thread, which
+# costs more than the dependency itself.
+async def get_context(request: Request) -> ServiceContext:
+    return context_of(request)
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    ctx = get_context(request)
+    ctx = context_of(request)
     async with ctx.db.sessionmaker() as session:
         try:
             yield session
@@ -37,8 +43,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             ctx.relay.notify()
 
 
-def get_settings(request: Request) -> Any:
-    return get_context(request).settings
+async def get_settings(request: Request) -> Any:
+    return context_of(request).settings
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -166,7 +166,7 @@ class OutboxRelay:
         )
         if after is not None:
             stmt = stmt.where(t.c.id > after)
-        async with self.db.sessionmaker() as session:
+        async with self.db.reader() as session:
             return list((await session.execute(stmt)).all())
 
     async def _record_failure(self, ids: list[str], error: str) -> None:
@@ -187,7 +187,7 @@ class OutboxRelay:
         )
 
     async def pending_count(self) -> int:
-        async with self.db.sessionmaker() as session:
+        async with self.db.reader() as session:
             stmt = (
                 select(func.count()).select_from(OutboxRecord).where(OutboxRecord.sent_at.is_(None))
             )

@@ -28,6 +28,13 @@ class GatewaySettings(CoreSettings):
     receipt_timeout: float = Field(
         15.0, gt=0, le=3600, description="Re-send an event unreceipted this long (seconds)"
     )
+    receipt_timeout_max: float = Field(
+        120.0,
+        gt=0,
+        le=86400,
+        description="Each further re-send of an unreceipted event waits twice as long as "
+        "the last, up to this (seconds): a peer working through a backlog is not flooded",
+    )
     delivery_max_attempts: int = Field(12, ge=1, le=1000)
     delivery_backoff_base: float = Field(0.5, gt=0, le=60)
     delivery_backoff_max: float = Field(30.0, gt=0, le=3600)

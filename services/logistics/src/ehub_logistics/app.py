@@ -5,14 +5,12 @@ from fastapi import FastAPI
 from ehub_core.app import ServiceContext, create_service_app
 from ehub_core.settings import load_settings
 from ehub_logistics.api import routers
+from ehub_logistics.carriers.registry import load_carriers
 from ehub_logistics.settings import LogisticsSettings
 
 
 async def _load_carriers(app: FastAPI, ctx: ServiceContext) -> None:
-    try:
-        from ehub_logistics.carriers.registry import load_carriers  # noqa: PLC0415
-    except ImportError:  # carrier registry not present yet
-        return
+    """Discover carrier adapters (entry points ``ehub.carriers``) and load rate cards."""
     app.state.carriers = load_carriers(ctx.settings)
 
 

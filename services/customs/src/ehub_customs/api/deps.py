@@ -10,7 +10,7 @@ from ehub_core.errors import ServiceUnavailableError
 from ehub_customs.tariffs.rulebook import RuleBook
 
 
-def get_rulebook(request: Request) -> RuleBook:
+async def get_rulebook(request: Request) -> RuleBook:
     """The rule book loaded at start-up (``app.state.rulebook``)."""
     book = getattr(request.app.state, "rulebook", None)
     if book is None:

@@ -32,7 +32,7 @@ async def create_landed_cost(
     rules = book.country(req.destination)
     if req.buyer_id and rules.view(req.date).quota is not None:
         # A read-only look-up: only quotes that need the ledger open a session.
-        async with ctx.db.sessionmaker() as session:
+        async with ctx.db.reader() as session:
             used = await used_allowance(
                 session, country=req.destination, buyer_id=req.buyer_id, on=req.date
             )

@@ -32,7 +32,9 @@ EventType = Literal[
 ]
 
 
-def require_internal(fed: FedDep, authorization: Annotated[str | None, Header()] = None) -> None:
+async def require_internal(
+    fed: FedDep, authorization: Annotated[str | None, Header()] = None
+) -> None:
     token = fed.settings.internal_token
     if token is None:
         raise ForbiddenError("The internal API is disabled (EHUB_INTERNAL_TOKEN is unset)")

@@ -4,7 +4,8 @@ Over HTTP, a batch goes in one signed ``POST /federation/v1/events`` and the sig
 receipt comes back in the (signed) response. Over the backbone, each envelope is
 published to the peer's ``ehub.fed.<hub>`` topic and the receipt comes back as a message
 on ours; an event not receipted within ``receipt_timeout`` is sent again, which covers a
-broker that lost it. Failures back off exponentially with full jitter; after
+broker that lost it (each further re-send waits twice as long, up to
+``receipt_timeout_max``). Failures back off exponentially with full jitter; after
 ``delivery_max_attempts`` an event goes to the dead-letter state for an operator
 (``ehub dlq list`` / ``ehub dlq replay``).
 """
@@ -94,7 +95,7 @@ class DeliveryWorker:
     async def deliver_due(self) -> int:
         """Send every due event once; return how many were attempted."""
         now = datetime.now(UTC)
-        async with self.db.sessionmaker() as session:
+        async with self.db.reader() as session:
             rows = (
                 await session.scalars(
                     select(OutboundEvent)
@@ -197,7 +198,7 @@ class DeliveryWorker:
                 row.status = "sent"
                 row.attempts += 1
                 row.sent_at = now
-                row.next_attempt_at = now + timedelta(seconds=self.settings.receipt_timeout)
+                row.next_attempt_at = now + timedelta(seconds=self._receipt_wait(row.attempts))
                 if row.attempts >= self.settings.delivery_max_attempts:
                     row.status = "dead"
                     row.last_error = f"no receipt after {row.attempts} sends over the backbone"
@@ -255,6 +256,17 @@ class DeliveryWorker:
         if done:
             metrics.FED_RECEIPTED.labels(self.hub).inc(done)
         return done
+
+    def _receipt_wait(self, sends: int) -> float:
+        """How long to wait for a receipt after the ``sends``-th send before sending again.
+
+        Doubling, as TCP does with its retransmission timeout: a fixed interval re-sends
+        every unreceipted event again and again while the peer is still working through
+        its backlog (after a restart, or a rebalance of its consumer group), and each copy
+        lengthens the backlog it has to get through before it can answer.
+        """
+        base = self.settings.receipt_timeout
+        return min(base * 2 ** min(sends - 1, 30), max(base, self.settings.receipt_timeout_max))
 
     def _backoff(self, row: OutboundEvent, error: str, now: datetime) -> None:
         row.attempts += 1

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehub_core.envelope import (
@@ -129,23 +130,25 @@ async def apply_batch(
     )
     entries: list[ReceiptEntry] = []
     applied: set[str] = set()
-    rows: list[object] = []
+    received: list[dict[str, object]] = []
+    outbox: list[dict[str, object]] = []
+    topic_prefix = f"ehub.{own_hub.lower()}."
     for data, verified in good:
         env = verified.envelope
         digest = verified.digest
         if env.event_id in fresh and env.event_id not in applied:
             applied.add(env.event_id)
-            rows.append(
-                ReceivedEvent(
-                    event_id=env.event_id,
-                    source_hub=env.source_hub,
-                    event_type=env.type,
-                    subject=env.subject,
-                    digest=digest,
-                    traceparent=env.traceparent or None,
-                    via=via,
-                    received_at=now,
-                )
+            received.append(
+                {
+                    "event_id": env.event_id,
+                    "source_hub": env.source_hub,
+                    "event_type": env.type,
+                    "subject": env.subject,
+                    "digest": digest,
+                    "traceparent": env.traceparent or None,
+                    "via": via,
+                    "received_at": now,
+                }
             )
             headers = {
                 "event_id": env.event_id,
@@ -155,26 +158,28 @@ async def apply_batch(
             }
             if env.traceparent:
                 headers["traceparent"] = env.traceparent
-            rows.append(
-                OutboxRecord(
-                    id=str(uuid7()),
-                    event_id=env.event_id,
-                    event_type=env.type,
-                    topic=f"ehub.{own_hub.lower()}.{STREAMS[env.type]}",
-                    key=env.subject,
-                    payload=data,
-                    headers=headers,
-                    created_at=now,
-                    attempts=0,
-                )
+            outbox.append(
+                {
+                    "id": str(uuid7()),
+                    "event_id": env.event_id,
+                    "event_type": env.type,
+                    "topic": topic_prefix + STREAMS[env.type],
+                    "key": env.subject,
+                    "payload": data,
+                    "headers": headers,
+                    "created_at": now,
+                    "attempts": 0,
+                }
             )
             entries.append(receipt_entry(env.event_id, digest))
         else:
             entries.append(
                 receipt_entry(env.event_id, digest, ReceiptOutcome.RECEIPT_OUTCOME_DUPLICATE)
             )
-    session.add_all(rows)
-    if rows:
+    if received:
+        # Core multi-row inserts: one statement each, whatever the batch size.
+        await session.execute(insert(ReceivedEvent), received)
+        await session.execute(insert(OutboxRecord), outbox)
         session.info[OUTBOX_DIRTY] = True
     return entries, len(applied)
 

@@ -18,6 +18,7 @@ from ehub_core.nonce_store import purge_expired_nonces
 from ehub_core.signing import HubSigningAuth, KeyRing
 from ehub_gateway.federation.backbone import Backbone
 from ehub_gateway.federation.delivery import DeliveryWorker, fed_topic
+from ehub_gateway.federation.own_keys import LiveKeyRing
 from ehub_gateway.federation.trust import TrustStore
 from ehub_gateway.federation.wellknown import build_document
 from ehub_gateway.settings import GatewaySettings
@@ -62,7 +63,7 @@ class Federation:
         )
 
 
-def get_federation(request: Request) -> Federation:
+async def get_federation(request: Request) -> Federation:
     fed: Federation = request.app.state.fed
     return fed
 
@@ -77,7 +78,7 @@ async def _purge_nonces(ctx: ServiceContext) -> None:
 async def start_federation(app: FastAPI, ctx: ServiceContext) -> None:
     settings = ctx.settings
     assert isinstance(settings, GatewaySettings)
-    keyring = KeyRing(settings.resolved_keys_dir, settings.hub_id)
+    keyring = LiveKeyRing(settings.resolved_keys_dir, settings.hub_id)
     key = keyring.ensure_active()
     log.info("hub %s signs with %s (fingerprint %s)", settings.hub_id, key.kid, key.fingerprint)
     trust = TrustStore(ctx.db, settings.hub_id, reload_interval=settings.trust_reload_interval)

@@ -83,7 +83,7 @@ class TrustStore:
     # -- keeping up to date --------------------------------------------------------------
 
     async def load(self) -> None:
-        async with self.db.sessionmaker() as session:
+        async with self.db.reader() as session:
             peers = (await session.scalars(select(Peer))).all()
             keys = (await session.scalars(select(PeerKey))).all()
         self._peers = {
@@ -215,7 +215,7 @@ async def add_peer(
 
 async def refresh_peer(db: Database, hub_id: str) -> VerifiedDocument | None:
     """Fetch a peer's document again; accept new keys only if a trusted key signed it."""
-    async with db.sessionmaker() as session:
+    async with db.reader() as session:
         peer = await session.get(Peer, hub_id)
         if peer is None:
             return None
@@ -259,7 +259,7 @@ async def remove_peer(db: Database, hub_id: str) -> bool:
 
 
 async def list_peers(db: Database) -> list[tuple[Peer, list[PeerKey]]]:
-    async with db.sessionmaker() as session:
+    async with db.reader() as session:
         peers = (await session.scalars(select(Peer).order_by(Peer.hub_id))).all()
         out = []
         for p in peers:

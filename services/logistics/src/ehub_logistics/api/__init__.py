@@ -1,0 +1,7 @@
+"""HTTP API of the logistics service."""
+
+from fastapi import APIRouter
+
+from ehub_logistics.api import rates, shipments, webhooks
+
+routers: list[APIRouter] = [rates.router, shipments.router, webhooks.router]

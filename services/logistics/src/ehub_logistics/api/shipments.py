@@ -1,0 +1,95 @@
+"""Shipments: book (idempotent), read, print the label, cancel before pick-up."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from ehub_core.deps import SessionDep
+from ehub_core.idempotency import IdempotencyKey, run_once
+from ehub_logistics.api.deps import PublishingDep
+from ehub_logistics.carriers.registry import CarriersDep
+from ehub_logistics.shipments import service
+from ehub_logistics.shipments.presenters import shipment_read
+from ehub_logistics.shipments.schemas import ShipmentCreate, ShipmentRead
+from ehub_logistics.simulation import ensure_simulation
+
+router = APIRouter(prefix="/v1/shipments", tags=["shipments"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ShipmentRead,
+    summary="Book a shipment with a chosen rate; returns tracking number and PDF label",
+)
+async def create_shipment(
+    body: ShipmentCreate,
+    request: Request,
+    session: SessionDep,
+    carriers: CarriersDep,
+    publishing: PublishingDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    async def create() -> tuple[int, Any]:
+        shipment, records = await service.book_shipment(
+            session, registry=carriers, publishing=publishing, data=body
+        )
+        read = shipment_read(shipment, records, include_label=True)
+        return 201, read.model_dump(mode="json")
+
+    outcome = await run_once(
+        session,
+        scope="POST /v1/shipments",
+        key=idempotency_key,
+        body=body.model_dump(mode="json"),
+        create=create,
+    )
+    ensure_simulation(request.app)
+    headers = {"Location": f"/v1/shipments/{outcome.body['id']}"}
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
+
+
+@router.get("", summary="The shipments of an order, each with its timeline")
+async def list_shipments(
+    session: SessionDep,
+    order_id: Annotated[str, Query(min_length=1, max_length=64)],
+) -> list[ShipmentRead]:
+    found = await service.shipments_for_order(session, order_id)
+    return [shipment_read(shipment, records) for shipment, records in found]
+
+
+@router.get("/{shipment_id}", summary="A shipment and its timeline")
+async def read_shipment(shipment_id: str, session: SessionDep) -> ShipmentRead:
+    shipment, records = await service.get_shipment(session, shipment_id)
+    return shipment_read(shipment, records)
+
+
+@router.get(
+    "/{shipment_id}/label.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+    summary="The shipping label, one 4x6 inch page per parcel",
+)
+async def read_label(shipment_id: str, session: SessionDep) -> Response:
+    tracking_number, pdf = await service.get_label(session, shipment_id)
+    disposition = f'inline; filename="{tracking_number}.pdf"'
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": disposition},
+    )
+
+
+@router.post("/{shipment_id}/cancel", summary="Cancel before the carrier picks it up")
+async def cancel_shipment(
+    shipment_id: str, session: SessionDep, carriers: CarriersDep, publishing: PublishingDep
+) -> ShipmentRead:
+    shipment, records = await service.cancel_shipment(
+        session, registry=carriers, publishing=publishing, shipment_id=shipment_id
+    )
+    return shipment_read(shipment, records)

@@ -1,0 +1,1 @@
+"""Carriers: the adapter contract, plugin registry, rate cards and simulators."""

@@ -1,0 +1,1 @@
+"""Shipments: booking, labels, the timeline and its events."""

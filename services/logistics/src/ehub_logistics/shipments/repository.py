@@ -1,0 +1,73 @@
+"""All SQL of the shipments domain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ehub_logistics.shipments.models import Shipment, TrackingEventRecord
+
+
+class ShipmentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, shipment: Shipment) -> None:
+        self.session.add(shipment)
+
+    def add_event(self, event: TrackingEventRecord) -> None:
+        self.session.add(event)
+
+    async def get(self, shipment_id: str, *, for_update: bool = False) -> Shipment | None:
+        stmt = select(Shipment).where(Shipment.id == shipment_id)
+        if for_update:
+            # Serialises concurrent webhooks for one shipment on Postgres; SQLite's
+            # BEGIN IMMEDIATE already serialises writers.
+            stmt = stmt.with_for_update()
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def with_events_by_tracking_numbers(
+        self, carrier: str, tracking_numbers: Sequence[str]
+    ) -> dict[str, tuple[Shipment, list[TrackingEventRecord]]]:
+        """Shipments (locked for update) with their events, in one round trip."""
+        stmt = (
+            select(Shipment, TrackingEventRecord)
+            .outerjoin(TrackingEventRecord, TrackingEventRecord.shipment_id == Shipment.id)
+            .where(Shipment.carrier == carrier, Shipment.tracking_number.in_(tracking_numbers))
+            .with_for_update(of=Shipment)
+        )
+        found: dict[str, tuple[Shipment, list[TrackingEventRecord]]] = {}
+        for shipment, record in (await self.session.execute(stmt)).tuples():
+            entry = found.setdefault(shipment.tracking_number, (shipment, []))
+            if record is not None:
+                entry[1].append(record)
+        return found
+
+    async def for_order(self, order_id: str, *, limit: int) -> list[Shipment]:
+        stmt = (
+            select(Shipment)
+            .where(Shipment.order_id == order_id)
+            .order_by(Shipment.created_at, Shipment.id)
+            .limit(limit)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
+    async def label(self, shipment_id: str) -> tuple[str, bytes] | None:
+        stmt = select(Shipment.tracking_number, Shipment.label_pdf).where(
+            Shipment.id == shipment_id
+        )
+        row = (await self.session.execute(stmt)).one_or_none()
+        return None if row is None else (row[0], row[1])
+
+    async def events(self, shipment_id: str) -> list[TrackingEventRecord]:
+        stmt = select(TrackingEventRecord).where(TrackingEventRecord.shipment_id == shipment_id)
+        return list((await self.session.scalars(stmt)).all())
+
+    async def events_for(self, shipment_ids: Sequence[str]) -> dict[str, list[TrackingEventRecord]]:
+        stmt = select(TrackingEventRecord).where(TrackingEventRecord.shipment_id.in_(shipment_ids))
+        grouped: dict[str, list[TrackingEventRecord]] = {sid: [] for sid in shipment_ids}
+        for record in (await self.session.scalars(stmt)).all():
+            grouped[record.shipment_id].append(record)
+        return grouped

@@ -1,0 +1,1 @@
+"""Tracking: the canonical statuses, the state machine and the vocabulary mappings."""
