@@ -69,8 +69,9 @@ def write_requests(path: Path, url: str, key, count: int, batch: int) -> None:
                 seal(payload, key, target_hub="CA", subject=f"ord_{r}_{j}") for j in range(batch)
             ]
             body = EnvelopeBatch(envelopes=envs).SerializeToString()
-            hdrs = sign_request("POST", url, {"Content-Type": "application/x-protobuf"}, body,
-                                key, "CN", ttl=600)
+            hdrs = sign_request(
+                "POST", url, {"Content-Type": "application/x-protobuf"}, body, key, "CN", ttl=600
+            )
             fh.write(hdrs["Signature-Input"].encode() + b"\n")
             fh.write(hdrs["Signature"].encode() + b"\n")
             fh.write(hdrs["Content-Digest"].encode() + b"\n")
@@ -81,10 +82,22 @@ async def prepare_gateway(var: Path, cn_ring: KeyRing) -> None:
     db = Database(f"sqlite+aiosqlite:///{var}/ca/gateway.db")
     await upgrade(db, "ehub_gateway.migrations")
     key = cn_ring.active_key()
-    doc = build_document(hub_id="CN", name="bench CN", base_url="http://127.0.0.1:9",
-                         keys=[key.public_info], signers=[key], now=datetime.now(UTC))
-    await add_peer(db, own_hub="CA", base_url="http://127.0.0.1:9", fingerprint=key.fingerprint,
-                   transport="http", document=doc)
+    doc = build_document(
+        hub_id="CN",
+        name="bench CN",
+        base_url="http://127.0.0.1:9",
+        keys=[key.public_info],
+        signers=[key],
+        now=datetime.now(UTC),
+    )
+    await add_peer(
+        db,
+        own_hub="CA",
+        base_url="http://127.0.0.1:9",
+        fingerprint=key.fingerprint,
+        transport="http",
+        document=doc,
+    )
     await db.dispose()
 
 
@@ -99,25 +112,37 @@ def main() -> None:
         cn_ring.ensure_active()
         asyncio.run(prepare_gateway(tmp, cn_ring))
         bare_port = free_port()
-        with server(uvicorn_cmd("bare_app:app", bare_port), bare_port,
-                    env={"PYTHONPATH": str(ROOT / "bench")}) as bare:
+        with server(
+            uvicorn_cmd("bare_app:app", bare_port),
+            bare_port,
+            env={"PYTHONPATH": str(ROOT / "bench")},
+        ) as bare:
             blob = b"x" * 600
             (tmp / "bare.lua").write_text(
                 f'wrk.method = "POST"\nwrk.body = string.rep("x", {len(blob)})\n'
             )
-            results["bare_fastapi_post"] = wrk(bare + "/raw", seconds=seconds,
-                                               script=str(tmp / "bare.lua"))
+            results["bare_fastapi_post"] = wrk(
+                bare + "/raw", seconds=seconds, script=str(tmp / "bare.lua")
+            )
         port = free_port()
-        env = {"EHUB_HUB_ID": "CA", "EHUB_VAR_DIR": str(tmp), "EHUB_LOG_LEVEL": "WARNING",
-               "EHUB_KAFKA_BOOTSTRAP": broker.bootstrap}
+        env = {
+            "EHUB_HUB_ID": "CA",
+            "EHUB_VAR_DIR": str(tmp),
+            "EHUB_LOG_LEVEL": "WARNING",
+            "EHUB_KAFKA_BOOTSTRAP": broker.bootstrap,
+        }
         cmd = [sys.executable, "-m", "ehub_cli", "serve", "gateway", "--port", str(port)]
         url = f"http://127.0.0.1:{port}/federation/v1/events"
         for batch, count in ((1, 30_000), (100, 1_500)):
             data = tmp / f"requests-{batch}.bin"
             write_requests(data, url, cn_ring.active_key(), count, batch)
             with server(cmd, port, env=env) as base:
-                r = wrk(base + "/federation/v1/events", seconds=seconds,
-                        script=str(lua), extra=[str(data)])
+                r = wrk(
+                    base + "/federation/v1/events",
+                    seconds=seconds,
+                    script=str(lua),
+                    extra=[str(data)],
+                )
             r["events_per_s"] = round(r["rps"] * batch)
             results[f"batch_{batch}"] = r
     bare_rps = results["bare_fastapi_post"]["rps"]

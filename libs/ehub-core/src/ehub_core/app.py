@@ -14,16 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ehub_core import metrics, telemetry
+from ehub_core import telemetry
 from ehub_core.bus import BusUnavailable, EventBus, Handler, KafkaBus, Subscription
 from ehub_core.db import Database
 from ehub_core.errors import install_problem_handlers
 from ehub_core.migrations import upgrade
+from ehub_core.observability import ObservabilityMiddleware
 from ehub_core.outbox import OutboxRelay
 from ehub_core.settings import CoreSettings
 
@@ -67,46 +66,6 @@ class ServiceContext:
             status = str(exc) or "timeout"
         self._broker_checked = (time.monotonic(), status)
         return status
-
-
-class MetricsMiddleware:
-    """Counts and times requests by route template (pure ASGI: cheap per request)."""
-
-    def __init__(self, app: ASGIApp, service: str) -> None:
-        self.app = app
-        self.service = service
-        # Label lookups cost more than the increments; keep the children.
-        self._counters: dict[tuple[str, str, int], Any] = {}
-        self._timers: dict[str, Any] = {}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            route = scope.get("route")
-            path = getattr(route, "path", None) or "unmatched"
-            key = (scope["method"], path, status)
-            counter = self._counters.get(key)
-            if counter is None:
-                counter = metrics.HTTP_REQUESTS.labels(self.service, key[0], path, str(status))
-                self._counters[key] = counter
-            counter.inc()
-            timer = self._timers.get(path)
-            if timer is None:
-                timer = self._timers[path] = metrics.HTTP_LATENCY.labels(self.service, path)
-            timer.observe(time.perf_counter() - start)
 
 
 def _ops_router() -> APIRouter:
@@ -205,13 +164,18 @@ def create_service_app(
             await db.dispose()
             telemetry.shutdown_tracing()
 
-    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        # Tracing and metrics come from ObservabilityMiddleware (cheaper, and one scheme
+        # for all services); FastAPI's own OpenTelemetry layer would double them.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+    )
     install_problem_handlers(app)
     app.include_router(_ops_router())
     for router in routers:
         app.include_router(router)
-    app.add_middleware(MetricsMiddleware, service=service)
-    FastAPIInstrumentor.instrument_app(
-        app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"]
-    )
+    app.add_middleware(ObservabilityMiddleware, service=service)
     return app

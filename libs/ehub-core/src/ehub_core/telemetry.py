@@ -1,7 +1,9 @@
 """Tracing (OpenTelemetry) and structured JSON logs that carry the trace id.
 
-Spans are always created, so every log line has a trace id; they are exported only when
-``EHUB_OTLP_ENDPOINT`` is set. FastAPI, httpx, SQLAlchemy and aiokafka are instrumented.
+Spans are always created, so every log line has a trace id; they are recorded and
+exported only when ``EHUB_OTLP_ENDPOINT`` is set. Incoming HTTP requests are traced by
+:class:`ehub_core.observability.ObservabilityMiddleware`; httpx, SQLAlchemy and aiokafka
+by their OpenTelemetry instrumentations.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
 
 _state: dict[str, Any] = {"provider": None, "libs": False}
 
@@ -67,10 +70,14 @@ def setup_logging(service: str, hub: str, level: str = "INFO", as_json: bool = T
 def setup_tracing(service: str, hub: str, otlp_endpoint: str | None) -> None:
     """Install the tracer provider once per process and instrument client libraries."""
     if _state["provider"] is None:
+        # Without an exporter nothing would ever read a recorded span: spans are then
+        # created unsampled (cheap, non-recording) but still carry trace ids, so logs
+        # and propagated traceparent headers keep one trace across services and hubs.
         provider = TracerProvider(
             resource=Resource.create(
                 {"service.name": f"ehub-{service}", "service.namespace": "ehub", "ehub.hub": hub}
-            )
+            ),
+            sampler=ParentBased(ALWAYS_ON) if otlp_endpoint else ALWAYS_OFF,
         )
         if otlp_endpoint:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
