@@ -9,8 +9,10 @@ requests are signed in advance and wrk replays the list once through a Lua scrip
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import tempfile
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -78,8 +80,8 @@ def write_requests(path: Path, url: str, key, count: int, batch: int) -> None:
             fh.write(f"{len(body)}\n".encode() + body + b"\n")
 
 
-async def prepare_gateway(var: Path, cn_ring: KeyRing) -> None:
-    db = Database(f"sqlite+aiosqlite:///{var}/ca/gateway.db")
+async def prepare_gateway(var: Path, cn_ring: KeyRing, url: str | None = None) -> None:
+    db = Database(url or f"sqlite+aiosqlite:///{var}/ca/gateway.db")
     await upgrade(db, "ehub_gateway.migrations")
     key = cn_ring.active_key()
     doc = build_document(
@@ -101,6 +103,17 @@ async def prepare_gateway(var: Path, cn_ring: KeyRing) -> None:
     await db.dispose()
 
 
+async def make_pg_database(admin: str) -> str:
+    import asyncpg
+
+    name = f"ehub_bench_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(admin)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    base = admin.rsplit("/", 1)[0].split("://", 1)[1]
+    return f"postgresql+asyncpg://{base}/{name}"
+
+
 def main() -> None:
     seconds = 8
     results: dict = {}
@@ -111,6 +124,11 @@ def main() -> None:
         cn_ring = KeyRing(tmp / "cn-keys", "CN")
         cn_ring.ensure_active()
         asyncio.run(prepare_gateway(tmp, cn_ring))
+        databases = {"sqlite": None}
+        pg_admin = os.environ.get("EHUB_TEST_POSTGRES_URL")
+        if pg_admin:
+            databases["postgres"] = asyncio.run(make_pg_database(pg_admin))
+            asyncio.run(prepare_gateway(tmp, cn_ring, databases["postgres"]))
         bare_port = free_port()
         with server(
             uvicorn_cmd("bare_app:app", bare_port),
@@ -133,20 +151,27 @@ def main() -> None:
         }
         cmd = [sys.executable, "-m", "ehub_cli", "serve", "gateway", "--port", str(port)]
         url = f"http://127.0.0.1:{port}/federation/v1/events"
-        for batch, count in ((1, 30_000), (100, 1_500)):
-            data = tmp / f"requests-{batch}.bin"
-            write_requests(data, url, cn_ring.active_key(), count, batch)
-            with server(cmd, port, env=env) as base:
-                r = wrk(
-                    base + "/federation/v1/events",
-                    seconds=seconds,
-                    script=str(lua),
-                    extra=[str(data)],
-                )
-            r["events_per_s"] = round(r["rps"] * batch)
-            results[f"batch_{batch}"] = r
+        for db_name, db_url in databases.items():
+            db_env = {**env, "EHUB_DATABASE_URL": db_url} if db_url else env
+            for batch, count in ((1, 30_000), (100, 1_500)):
+                data = tmp / f"requests-{batch}.bin"
+                write_requests(data, url, cn_ring.active_key(), count, batch)
+                with server(cmd, port, env=db_env) as base:
+                    r = wrk(
+                        base + "/federation/v1/events",
+                        seconds=seconds,
+                        script=str(lua),
+                        extra=[str(data)],
+                        connections=int(os.environ.get("BENCH_CONNECTIONS", "32")),
+                    )
+                r["events_per_s"] = round(r["rps"] * batch)
+                results[f"{db_name}_batch_{batch}"] = r
     bare_rps = results["bare_fastapi_post"]["rps"]
-    results["ratio_single_vs_bare"] = round(results["batch_1"]["rps"] / bare_rps, 3)
+    for db_name in ("sqlite", "postgres"):
+        if f"{db_name}_batch_1" in results:
+            results[f"{db_name}_ratio_single_vs_bare"] = round(
+                results[f"{db_name}_batch_1"]["rps"] / bare_rps, 3
+            )
     report("federation_ingest", results)
 
 

@@ -8,6 +8,7 @@ concurrently without "database is locked" errors.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -47,6 +48,11 @@ class Database:
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         # Read-only work (the relay's scan, caches, readiness) must not queue behind
         # writers on SQLite: its sessions begin a plain deferred transaction.
+        # SQLite allows one writer at a time. Writers of this process queue here, in
+        # order, instead of on SQLite's busy handler, which polls with sleeps of up to
+        # 100 ms and turns contention into second-long stalls. Other processes (the CLI)
+        # still meet the busy timeout.
+        self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.dialect == "sqlite" else None
         self.reader = async_sessionmaker(
             self.engine.execution_options(ehub_read_only=True), expire_on_commit=False
         )
@@ -56,9 +62,18 @@ class Database:
         return self.dialect == "postgresql"
 
     @asynccontextmanager
+    async def write_slot(self) -> AsyncIterator[None]:
+        """Hold the process's write turn (SQLite only; a no-op on Postgres)."""
+        if self._write_lock is None:
+            yield
+            return
+        async with self._write_lock:
+            yield
+
+    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one transaction: committed on success, rolled back on error."""
-        async with self.sessionmaker() as session, session.begin():
+        """A write transaction: committed on success, rolled back on error."""
+        async with self.write_slot(), self.sessionmaker() as session, session.begin():
             yield session
 
     async def ping(self) -> None:

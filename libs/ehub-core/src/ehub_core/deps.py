@@ -31,16 +31,23 @@ async def get_context(request: Request) -> ServiceContext:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A write session for the request, committed once when the endpoint returns."""
     ctx = context_of(request)
-    async with ctx.db.sessionmaker() as session:
+    async with ctx.db.write_slot(), ctx.db.sessionmaker() as session:
         try:
             yield session
             await session.commit()
         except BaseException:
             await session.rollback()
             raise
-        if session.info.pop(OUTBOX_DIRTY, False) and ctx.relay is not None:
-            ctx.relay.notify()
+    if session.info.pop(OUTBOX_DIRTY, False) and ctx.relay is not None:
+        ctx.relay.notify()
+
+
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A read-only session: no write lock, never committed (for GET endpoints)."""
+    async with context_of(request).db.reader() as session:
+        yield session
 
 
 async def get_settings(request: Request) -> Any:
@@ -48,4 +55,5 @@ async def get_settings(request: Request) -> Any:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 ContextDep = Annotated["ServiceContext", Depends(get_context)]

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from ehub_catalog.catalog import service
 from ehub_catalog.catalog.schemas import ProductCreate, ProductPage, ProductRead
-from ehub_core.deps import SessionDep
+from ehub_core.deps import ReadSessionDep, SessionDep
 from ehub_core.idempotency import IdempotencyKey, run_once
 
 router = APIRouter(prefix="/v1/products", tags=["products"])
@@ -32,13 +32,13 @@ async def create_product(
 
 
 @router.get("/{product_id}", response_model=ProductRead)
-async def get_product(product_id: str, session: SessionDep) -> ProductRead:
+async def get_product(product_id: str, session: ReadSessionDep) -> ProductRead:
     return ProductRead.model_validate(await service.get_product(session, product_id=product_id))
 
 
 @router.get("", response_model=ProductPage)
 async def search_products(
-    session: SessionDep,
+    session: ReadSessionDep,
     q: Annotated[
         str | None, Query(max_length=200, description="Words in title or description")
     ] = None,

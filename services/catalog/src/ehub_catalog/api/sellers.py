@@ -5,7 +5,7 @@ from fastapi.responses import JSONResponse
 
 from ehub_catalog.catalog import service
 from ehub_catalog.catalog.schemas import SellerCreate, SellerRead
-from ehub_core.deps import SessionDep
+from ehub_core.deps import ReadSessionDep, SessionDep
 from ehub_core.idempotency import IdempotencyKey, run_once
 
 router = APIRouter(prefix="/v1/sellers", tags=["sellers"])
@@ -30,5 +30,5 @@ async def create_seller(
 
 
 @router.get("/{seller_id}", response_model=SellerRead)
-async def get_seller(seller_id: str, session: SessionDep) -> SellerRead:
+async def get_seller(seller_id: str, session: ReadSessionDep) -> SellerRead:
     return SellerRead.model_validate(await service.get_seller(session, seller_id=seller_id))

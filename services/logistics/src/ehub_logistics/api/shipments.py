@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from ehub_core.deps import SessionDep
+from ehub_core.deps import ReadSessionDep, SessionDep
 from ehub_core.idempotency import IdempotencyKey, run_once
 from ehub_logistics.api.deps import PublishingDep
 from ehub_logistics.carriers.registry import CarriersDep
@@ -56,7 +56,7 @@ async def create_shipment(
 
 @router.get("", summary="The shipments of an order, each with its timeline")
 async def list_shipments(
-    session: SessionDep,
+    session: ReadSessionDep,
     order_id: Annotated[str, Query(min_length=1, max_length=64)],
 ) -> list[ShipmentRead]:
     found = await service.shipments_for_order(session, order_id)
@@ -64,7 +64,7 @@ async def list_shipments(
 
 
 @router.get("/{shipment_id}", summary="A shipment and its timeline")
-async def read_shipment(shipment_id: str, session: SessionDep) -> ShipmentRead:
+async def read_shipment(shipment_id: str, session: ReadSessionDep) -> ShipmentRead:
     shipment, records = await service.get_shipment(session, shipment_id)
     return shipment_read(shipment, records)
 
@@ -75,7 +75,7 @@ async def read_shipment(shipment_id: str, session: SessionDep) -> ShipmentRead:
     responses={200: {"content": {"application/pdf": {}}}},
     summary="The shipping label, one 4x6 inch page per parcel",
 )
-async def read_label(shipment_id: str, session: SessionDep) -> Response:
+async def read_label(shipment_id: str, session: ReadSessionDep) -> Response:
     tracking_number, pdf = await service.get_label(session, shipment_id)
     disposition = f'inline; filename="{tracking_number}.pdf"'
     return Response(
