@@ -63,10 +63,6 @@ def serve(
         typer.echo(f"unknown service {service!r}; one of {', '.join(SERVICES)}", err=True)
         raise typer.Exit(2)
     settings = spec.load_settings()  # exits 2 with the variable's name on a bad value
-    # The database drivers run on their own threads (aiosqlite) and need the GIL back
-    # quickly after each statement; with the default 5 ms switch interval a busy event
-    # loop makes every statement wait for it (a convoy), capping throughput.
-    sys.setswitchinterval(0.0005)
     uvicorn.run(
         spec.build(settings),
         host=host,

@@ -35,6 +35,13 @@ class GatewaySettings(CoreSettings):
         description="Each further re-send of an unreceipted event waits twice as long as "
         "the last, up to this (seconds): a peer working through a backlog is not flooded",
     )
+    backbone_http_fallback: int = Field(
+        3,
+        ge=0,
+        le=1000,
+        description="After this many attempts at a backbone event without a receipt, "
+        "every other attempt goes over signed HTTP (0 = never)",
+    )
     delivery_max_attempts: int = Field(12, ge=1, le=1000)
     delivery_backoff_base: float = Field(0.5, gt=0, le=60)
     delivery_backoff_max: float = Field(30.0, gt=0, le=3600)

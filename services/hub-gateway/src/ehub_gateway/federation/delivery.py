@@ -5,7 +5,8 @@ receipt comes back in the (signed) response. Over the backbone, each envelope is
 published to the peer's ``ehub.fed.<hub>`` topic and the receipt comes back as a message
 on ours; an event not receipted within ``receipt_timeout`` is sent again, which covers a
 broker that lost it (each further re-send waits twice as long, up to
-``receipt_timeout_max``). Failures back off exponentially with full jitter; after
+``receipt_timeout_max``); after ``backbone_http_fallback`` unanswered attempts every
+other one goes over HTTP. Failures back off exponentially with full jitter; after
 ``delivery_max_attempts`` an event goes to the dead-letter state for an operator
 (``ehub dlq list`` / ``ehub dlq replay``).
 """
@@ -43,6 +44,15 @@ RECEIPT_CONTENT_TYPE = "application/x-protobuf; messageType=ehub.v1.SignedReceip
 # Rejections that a later attempt can cure: the peer does not know our key yet, etc.
 _RETRYABLE = {Reason.UNKNOWN_KEY, Reason.KEY_NOT_YET_VALID, Reason.CLOCK_SKEW}
 _ACCEPTED = {ReceiptOutcome.RECEIPT_OUTCOME_ACCEPTED, ReceiptOutcome.RECEIPT_OUTCOME_DUPLICATE}
+
+
+def _forbidden_event(resp: httpx.Response, rows: Sequence[OutboundEvent]) -> str | None:
+    """The event a 403 problem names (``event_id``), if it is one of ``rows``."""
+    try:
+        named = resp.json().get("event_id")
+    except (ValueError, AttributeError):
+        return None
+    return named if named in {r.event_id for r in rows} else None
 
 
 def fed_topic(hub_id: str) -> str:
@@ -111,7 +121,7 @@ class DeliveryWorker:
         for row in rows:
             peer = self.trust.peer(row.target_hub)
             transport = row.transport or (peer.transport if peer else "http")
-            if transport == "kafka" and self.bus is None:
+            if transport == "kafka" and (self.bus is None or self._try_http(row)):
                 transport = "http"
             by_peer[(row.target_hub, transport)].append(row)
         size = self.settings.delivery_batch_size
@@ -137,6 +147,9 @@ class DeliveryWorker:
             )
         except httpx.HTTPError as exc:
             await self._retry(rows, f"{peer.hub_id} unreachable: {exc.__class__.__name__}: {exc}")
+            return
+        if resp.status_code == 403 and (culprit := _forbidden_event(resp, rows)) is not None:
+            await self._refused(rows, culprit, f"{peer.hub_id} refused it (403): {resp.text[:300]}")
             return
         if resp.status_code != 200:
             await self._retry(rows, f"{peer.hub_id} answered {resp.status_code}: {resp.text[:300]}")
@@ -257,6 +270,19 @@ class DeliveryWorker:
             metrics.FED_RECEIPTED.labels(self.hub).inc(done)
         return done
 
+    def _try_http(self, row: OutboundEvent) -> bool:
+        """Whether this attempt at a backbone event goes over signed HTTP instead.
+
+        After ``backbone_http_fallback`` attempts without a receipt, every other attempt
+        uses HTTP, whose answer carries the receipt. The backbone can fail in ways the
+        sender cannot see: a broker that lost its data leaves consumers waiting at
+        offsets past the end of the new log, so neither the events nor the receipts
+        that follow are read for a long time. Alternating (rather than switching) keeps
+        delivery going when it is HTTP that cannot get through.
+        """
+        after = self.settings.backbone_http_fallback
+        return after > 0 and row.attempts >= after and (row.attempts - after) % 2 == 0
+
     def _receipt_wait(self, sends: int) -> float:
         """How long to wait for a receipt after the ``sends``-th send before sending again.
 
@@ -280,6 +306,28 @@ class DeliveryWorker:
         )
         # Full jitter: many hubs retrying at once spread out instead of stampeding.
         row.next_attempt_at = now + timedelta(seconds=random.uniform(cap / 2, cap))
+
+    async def _refused(self, rows: Sequence[OutboundEvent], culprit: str, error: str) -> None:
+        """The peer refused the whole batch because of one event it named (403: we may
+        not send it). That event is dead-lettered for good; the others were not judged
+        and go again at once, so one forbidden event never holds back its batch."""
+        log.warning("event %s dead-lettered: %s", culprit, error)
+        now = datetime.now(UTC)
+        ids = [r.event_id for r in rows]
+        async with self.db.transaction() as session:
+            for row in (
+                await session.scalars(
+                    select(OutboundEvent).where(
+                        OutboundEvent.event_id.in_(ids), OutboundEvent.status != "receipted"
+                    )
+                )
+            ).all():
+                if row.event_id == culprit:
+                    row.attempts += 1
+                    row.status = "dead"
+                    row.last_error = error[:2000]
+                else:
+                    row.next_attempt_at = now
 
     async def _retry(self, rows: Sequence[OutboundEvent], error: str) -> None:
         log.warning("delivery of %d event(s) failed: %s", len(rows), error)
