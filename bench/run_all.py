@@ -31,9 +31,7 @@ def main() -> int:
             failed.append(script)
     out = HERE.parent / "var" / "bench"
     summary = {
-        p.stem: json.loads(p.read_text())
-        for p in sorted(out.glob("*.json"))
-        if p.stem != "summary"
+        p.stem: json.loads(p.read_text()) for p in sorted(out.glob("*.json")) if p.stem != "summary"
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"== summary written to {out / 'summary.json'}")
