@@ -10,15 +10,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import Token
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
+from opentelemetry.context import Context
 
 log = logging.getLogger("ehub.bus")
+
+
+def _attach_trace(headers: Sequence[tuple[str, bytes]]) -> Token[Context] | None:
+    carrier = {k: v.decode("latin-1") for k, v in headers if k in ("traceparent", "tracestate")}
+    if "traceparent" not in carrier:
+        return None
+    return otel_context.attach(propagate.extract(carrier))
 
 
 class Message(NamedTuple):
@@ -104,12 +116,25 @@ class KafkaBus:
         producer = self._producer
         assert producer is not None
         try:
-            futures = [
-                await producer.send(
-                    m.topic, m.value, key=m.key, headers=list(m.headers), partition=m.partition
-                )
-                for m in messages
-            ]
+            futures = []
+            for m in messages:
+                # Send inside the trace the event was recorded in (its stored
+                # traceparent), so the producer span and any header the Kafka
+                # instrumentation adds continue that trace, not the relay's.
+                token = _attach_trace(m.headers)
+                try:
+                    futures.append(
+                        await producer.send(
+                            m.topic,
+                            m.value,
+                            key=m.key,
+                            headers=list(m.headers),
+                            partition=m.partition,
+                        )
+                    )
+                finally:
+                    if token is not None:
+                        otel_context.detach(token)
             await asyncio.gather(*futures)
         except KafkaError as exc:
             raise BusUnavailable(f"publish failed: {exc!r}") from exc
@@ -143,6 +168,7 @@ class KafkaSubscription:
     handler: Handler
     client_id: str = "ehub"
     retry_delay: float = 1.0
+    truncation_check_interval: float = 2.0
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
     _consumer: AIOKafkaConsumer | None = field(default=None, init=False, repr=False)
 
@@ -168,9 +194,15 @@ class KafkaSubscription:
         )
         self._consumer = consumer
         await consumer.start()
+        idle_since = time.monotonic()
         try:
             while not self._stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=200, max_records=500)
+                if batches:
+                    idle_since = time.monotonic()
+                elif time.monotonic() - idle_since > self.truncation_check_interval:
+                    idle_since = time.monotonic()
+                    await self._rewind_if_truncated(consumer)
                 for records in batches.values():
                     for rec in records:
                         await self.handler(
@@ -188,6 +220,28 @@ class KafkaSubscription:
         finally:
             self._consumer = None
             await consumer.stop()
+
+    async def _rewind_if_truncated(self, consumer: AIOKafkaConsumer) -> None:
+        """A broker that lost its log (the embedded one after a restart) starts the
+        partition again at offset 0 while we sit further on; it never answers
+        OFFSET_OUT_OF_RANGE, so without this check new messages would be skipped
+        forever. Rewinding re-delivers at most what the inbox then skips."""
+        partitions = list(consumer.assignment())
+        if not partitions:
+            return
+        ends = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            position = await consumer.position(tp)
+            if position > ends.get(tp, position):
+                log.warning(
+                    "%s: log of %s ends at %d, before our position %d (broker lost data?); "
+                    "rewinding to the beginning",
+                    self.group_id,
+                    tp,
+                    ends[tp],
+                    position,
+                )
+                consumer.seek_to_beginning(tp)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -12,9 +12,15 @@ class GatewaySettings(CoreSettings):
     service: ClassVar[str] = "gateway"
 
     public_url: AnyHttpUrl | None = Field(None, description="URL peers use to reach this hub")
-    catalog_url: AnyHttpUrl = Field(AnyHttpUrl("http://127.0.0.1:8001"))
-    customs_url: AnyHttpUrl = Field(AnyHttpUrl("http://127.0.0.1:8002"))
-    logistics_url: AnyHttpUrl = Field(AnyHttpUrl("http://127.0.0.1:8003"))
+    catalog_url: AnyHttpUrl = Field(
+        AnyHttpUrl("http://127.0.0.1:8001"), description="This hub's catalog service"
+    )
+    customs_url: AnyHttpUrl = Field(
+        AnyHttpUrl("http://127.0.0.1:8002"), description="This hub's customs service"
+    )
+    logistics_url: AnyHttpUrl = Field(
+        AnyHttpUrl("http://127.0.0.1:8003"), description="This hub's logistics service"
+    )
     keys_dir: Path | None = Field(None, description="Hub signing keys; default <var>/<hub>/keys")
     internal_token: SecretStr | None = Field(
         None, description="Bearer token hub services use on /internal/*; unset = disabled"
@@ -42,11 +48,22 @@ class GatewaySettings(CoreSettings):
         description="After this many attempts at a backbone event without a receipt, "
         "every other attempt goes over signed HTTP (0 = never)",
     )
-    delivery_max_attempts: int = Field(12, ge=1, le=1000)
-    delivery_backoff_base: float = Field(0.5, gt=0, le=60)
-    delivery_backoff_max: float = Field(30.0, gt=0, le=3600)
-    delivery_batch_size: int = Field(100, ge=1, le=1000)
-    trust_reload_interval: float = Field(2.0, gt=0, le=300)
+    delivery_max_attempts: int = Field(
+        12, ge=1, le=1000, description="Attempts before an event is dead-lettered"
+    )
+    delivery_backoff_base: float = Field(
+        0.5, gt=0, le=60, description="First retry delay (s); doubles per attempt, with jitter"
+    )
+    delivery_backoff_max: float = Field(30.0, gt=0, le=3600, description="Longest retry delay (s)")
+    delivery_batch_size: int = Field(
+        100, ge=1, le=1000, description="Envelopes per federation request"
+    )
+    trust_reload_interval: float = Field(
+        2.0, gt=0, le=300, description="Seconds between reloads of peers and keys from the database"
+    )
+    peer_refresh_interval: float = Field(
+        300.0, gt=0, le=86400, description="Seconds between fetches of each peer's document"
+    )
 
     @property
     def resolved_keys_dir(self) -> Path:

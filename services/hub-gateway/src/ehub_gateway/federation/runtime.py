@@ -81,7 +81,12 @@ async def start_federation(app: FastAPI, ctx: ServiceContext) -> None:
     keyring = LiveKeyRing(settings.resolved_keys_dir, settings.hub_id)
     key = keyring.ensure_active()
     log.info("hub %s signs with %s (fingerprint %s)", settings.hub_id, key.kid, key.fingerprint)
-    trust = TrustStore(ctx.db, settings.hub_id, reload_interval=settings.trust_reload_interval)
+    trust = TrustStore(
+        ctx.db,
+        settings.hub_id,
+        reload_interval=settings.trust_reload_interval,
+        refresh_interval=settings.peer_refresh_interval,
+    )
     await trust.load()
     client = httpx.AsyncClient(
         auth=HubSigningAuth(keyring.active_key, settings.hub_id),

@@ -50,11 +50,22 @@ class PeerInfo:
 
 
 class TrustStore:
-    def __init__(self, db: Database, own_hub: str, *, reload_interval: float = 2.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        own_hub: str,
+        *,
+        reload_interval: float = 2.0,
+        refresh_interval: float = 300.0,
+    ) -> None:
         self.db = db
         self.own_hub = own_hub
         self.reload_interval = reload_interval
+        self.refresh_interval = refresh_interval
         self._keys: dict[str, PublicKeyInfo] = {}
+        # Revocations applied in memory stay applied even if a reload reads the
+        # database before their transaction committed.
+        self._revoked_here: set[str] = set()
         self._peers: dict[str, PeerInfo] = {}
         self._refresh_wanted: set[str] = set()
         self._last_refresh: dict[str, float] = {}
@@ -103,7 +114,7 @@ class TrustStore:
                 public_key=k.public_key,
                 not_before=k.not_before,
                 not_after=k.not_after,
-                revoked=k.revoked_at is not None,
+                revoked=k.revoked_at is not None or k.kid in self._revoked_here,
             )
             for k in keys
             if k.hub_id in self._peers
@@ -111,6 +122,7 @@ class TrustStore:
 
     def revoke_now(self, kid: str) -> None:
         """Stop trusting ``kid`` immediately (the database is updated by the caller)."""
+        self._revoked_here.add(kid)
         info = self._keys.get(kid)
         if info is not None:
             self._keys[kid] = info.as_revoked()
@@ -124,6 +136,13 @@ class TrustStore:
     async def run(self) -> None:
         while not self._stopping.is_set():
             try:
+                # Every peer's document is fetched again now and then, so a revocation
+                # whose push was missed (the peer was down) still arrives.
+                now = time.monotonic()
+                for hub in self._peers:
+                    if now - self._last_refresh.get(hub, now) > self.refresh_interval:
+                        self._refresh_wanted.add(hub)
+                    self._last_refresh.setdefault(hub, now)
                 for hub in list(self._refresh_wanted):
                     self._refresh_wanted.discard(hub)
                     self._last_refresh[hub] = time.monotonic()

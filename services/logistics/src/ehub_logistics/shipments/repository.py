@@ -31,18 +31,31 @@ class ShipmentRepository:
     async def with_events_by_tracking_numbers(
         self, carrier: str, tracking_numbers: Sequence[str]
     ) -> dict[str, tuple[Shipment, list[TrackingEventRecord]]]:
-        """Shipments (locked for update) with their events, in one round trip."""
-        stmt = (
-            select(Shipment, TrackingEventRecord)
-            .outerjoin(TrackingEventRecord, TrackingEventRecord.shipment_id == Shipment.id)
-            .where(Shipment.carrier == carrier, Shipment.tracking_number.in_(tracking_numbers))
-            .with_for_update(of=Shipment)
+        """Shipments (locked for update) with their events.
+
+        Two statements on purpose: lock first, then read the events. On Postgres (read
+        committed) a join that waited for the lock would still return the events of its
+        old snapshot, missing those the transaction it waited for had just added.
+        """
+        locked = (
+            await self.session.scalars(
+                select(Shipment)
+                .where(Shipment.carrier == carrier, Shipment.tracking_number.in_(tracking_numbers))
+                .order_by(Shipment.id)
+                .with_for_update()
+            )
+        ).all()
+        found: dict[str, tuple[Shipment, list[TrackingEventRecord]]] = {
+            s.tracking_number: (s, []) for s in locked
+        }
+        if not locked:
+            return found
+        by_id = {s.id: s.tracking_number for s in locked}
+        records = await self.session.scalars(
+            select(TrackingEventRecord).where(TrackingEventRecord.shipment_id.in_(list(by_id)))
         )
-        found: dict[str, tuple[Shipment, list[TrackingEventRecord]]] = {}
-        for shipment, record in (await self.session.execute(stmt)).tuples():
-            entry = found.setdefault(shipment.tracking_number, (shipment, []))
-            if record is not None:
-                entry[1].append(record)
+        for record in records:
+            found[by_id[record.shipment_id]][1].append(record)
         return found
 
     async def for_order(self, order_id: str, *, limit: int) -> list[Shipment]:
