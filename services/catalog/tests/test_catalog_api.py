@@ -61,6 +61,8 @@ async def test_idempotency_key_replays_first_result(client):
     r2 = await client.post("/v1/sellers", json=SELLER, headers=headers)
     assert r1.status_code == r2.status_code == 201
     assert r1.json() == r2.json()
+    assert "idempotent-replayed" not in r1.headers
+    assert r2.headers["idempotent-replayed"] == "true"
     r3 = await client.post("/v1/sellers", json=SELLER | {"name": "Other"}, headers=headers)
     assert r3.status_code == 422
     assert r3.headers["content-type"] == "application/problem+json"

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Header
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -102,3 +104,25 @@ def _replay(existing: IdempotencyRecord, digest: str, key: str) -> Outcome:
             headers={"Retry-After": "1"},
         )
     return Outcome(existing.status_code, existing.response, replayed=True)
+
+
+async def respond_once(
+    session: AsyncSession,
+    *,
+    scope: str,
+    key: str | None,
+    request: BaseModel,
+    create: Callable[[], Awaitable[BaseModel]],
+    status_code: int = 201,
+) -> JSONResponse:
+    """:func:`run_once` for the common case: a validated request model in, a response
+    model out, answered as JSON (the stored answer on a replay)."""
+
+    async def run() -> tuple[int, Any]:
+        return status_code, (await create()).model_dump(mode="json")
+
+    outcome = await run_once(
+        session, scope=scope, key=key, body=request.model_dump(mode="json"), create=run
+    )
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)

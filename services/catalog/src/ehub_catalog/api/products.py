@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from ehub_catalog.catalog import service
 from ehub_catalog.catalog.schemas import ProductCreate, ProductPage, ProductRead
 from ehub_core.deps import ReadSessionDep, SessionDep
-from ehub_core.idempotency import IdempotencyKey, run_once
+from ehub_core.idempotency import IdempotencyKey, respond_once
 
 router = APIRouter(prefix="/v1/products", tags=["products"])
 
@@ -17,18 +17,12 @@ router = APIRouter(prefix="/v1/products", tags=["products"])
 async def create_product(
     data: ProductCreate, session: SessionDep, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
-    async def create() -> tuple[int, object]:
-        product = await service.create_product(session, data=data)
-        return 201, ProductRead.model_validate(product).model_dump(mode="json")
+    async def create() -> ProductRead:
+        return ProductRead.model_validate(await service.create_product(session, data=data))
 
-    outcome = await run_once(
-        session,
-        scope="POST /v1/products",
-        key=idempotency_key,
-        body=data.model_dump(mode="json"),
-        create=create,
+    return await respond_once(
+        session, scope="POST /v1/products", key=idempotency_key, request=data, create=create
     )
-    return JSONResponse(outcome.body, status_code=outcome.status_code)
 
 
 @router.get("/{product_id}", response_model=ProductRead)

@@ -6,7 +6,7 @@ from fastapi.responses import JSONResponse
 from ehub_catalog.catalog import service
 from ehub_catalog.catalog.schemas import SellerCreate, SellerRead
 from ehub_core.deps import ReadSessionDep, SessionDep
-from ehub_core.idempotency import IdempotencyKey, run_once
+from ehub_core.idempotency import IdempotencyKey, respond_once
 
 router = APIRouter(prefix="/v1/sellers", tags=["sellers"])
 
@@ -15,18 +15,12 @@ router = APIRouter(prefix="/v1/sellers", tags=["sellers"])
 async def create_seller(
     data: SellerCreate, session: SessionDep, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
-    async def create() -> tuple[int, object]:
-        seller = await service.create_seller(session, data=data)
-        return 201, SellerRead.model_validate(seller).model_dump(mode="json")
+    async def create() -> SellerRead:
+        return SellerRead.model_validate(await service.create_seller(session, data=data))
 
-    outcome = await run_once(
-        session,
-        scope="POST /v1/sellers",
-        key=idempotency_key,
-        body=data.model_dump(mode="json"),
-        create=create,
+    return await respond_once(
+        session, scope="POST /v1/sellers", key=idempotency_key, request=data, create=create
     )
-    return JSONResponse(outcome.body, status_code=outcome.status_code)
 
 
 @router.get("/{seller_id}", response_model=SellerRead)

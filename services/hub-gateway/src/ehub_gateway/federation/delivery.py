@@ -18,7 +18,8 @@ import contextlib
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -199,15 +200,8 @@ class DeliveryWorker:
             return
         # Sent; the receipt arrives on our topic. Until then it is re-sent on a timeout.
         now = datetime.now(UTC)
-        ids = [r.event_id for r in rows]
-        async with self.db.transaction() as session:
-            for row in (
-                await session.scalars(
-                    select(OutboundEvent).where(
-                        OutboundEvent.event_id.in_(ids), OutboundEvent.status != "receipted"
-                    )
-                )
-            ).all():
+        async with self._unreceipted(rows) as pending:
+            for row in pending:
                 row.status = "sent"
                 row.attempts += 1
                 row.sent_at = now
@@ -294,6 +288,22 @@ class DeliveryWorker:
         base = self.settings.receipt_timeout
         return min(base * 2 ** min(sends - 1, 30), max(base, self.settings.receipt_timeout_max))
 
+    @asynccontextmanager
+    async def _unreceipted(
+        self, rows: Sequence[OutboundEvent]
+    ) -> AsyncIterator[Sequence[OutboundEvent]]:
+        """The current versions of ``rows`` not yet receipted, in a write transaction (a
+        receipt may have arrived over the backbone since they were read)."""
+        ids = [r.event_id for r in rows]
+        async with self.db.transaction() as session:
+            yield (
+                await session.scalars(
+                    select(OutboundEvent).where(
+                        OutboundEvent.event_id.in_(ids), OutboundEvent.status != "receipted"
+                    )
+                )
+            ).all()
+
     def _backoff(self, row: OutboundEvent, error: str, now: datetime) -> None:
         row.attempts += 1
         row.last_error = error[:2000]
@@ -313,15 +323,8 @@ class DeliveryWorker:
         and go again at once, so one forbidden event never holds back its batch."""
         log.warning("event %s dead-lettered: %s", culprit, error)
         now = datetime.now(UTC)
-        ids = [r.event_id for r in rows]
-        async with self.db.transaction() as session:
-            for row in (
-                await session.scalars(
-                    select(OutboundEvent).where(
-                        OutboundEvent.event_id.in_(ids), OutboundEvent.status != "receipted"
-                    )
-                )
-            ).all():
+        async with self._unreceipted(rows) as pending:
+            for row in pending:
                 if row.event_id == culprit:
                     row.attempts += 1
                     row.status = "dead"
@@ -332,13 +335,6 @@ class DeliveryWorker:
     async def _retry(self, rows: Sequence[OutboundEvent], error: str) -> None:
         log.warning("delivery of %d event(s) failed: %s", len(rows), error)
         now = datetime.now(UTC)
-        ids = [r.event_id for r in rows]
-        async with self.db.transaction() as session:
-            for row in (
-                await session.scalars(
-                    select(OutboundEvent).where(
-                        OutboundEvent.event_id.in_(ids), OutboundEvent.status != "receipted"
-                    )
-                )
-            ).all():
+        async with self._unreceipted(rows) as pending:
+            for row in pending:
                 self._backoff(row, error, now)
