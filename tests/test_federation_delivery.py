@@ -83,11 +83,14 @@ def inject_batch(net: Net, transport: str, n: int = N) -> list[str]:
 
 def assert_delivered(net: Net, ids: list[str], transport: str, before_disturbance: int) -> None:
     """Exactly once at CA. Backbone events may have been finished over HTTP, the sender's
-    fallback when the backbone stops answering, but the backbone carried its share."""
+    fallback when the backbone stops answering (a restarted CA's consumer group takes
+    ~20 s to rejoin, so how many went which way varies run to run); the backbone must
+    still have carried some of them."""
     via = {"kafka", "http"} if transport == "kafka" else {"http"}
     arrived = assert_took_effect_once(net.cn, net.ca, ids, via=via)
+    assert sum(arrived.values()) == len(ids) and before_disturbance < len(ids)
     if transport == "kafka":
-        assert arrived.get("kafka", 0) >= before_disturbance, arrived
+        assert arrived.get("kafka", 0) >= 1, arrived
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

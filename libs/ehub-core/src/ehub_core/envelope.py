@@ -14,9 +14,6 @@ bytes (``SignedEnvelope.envelope``), the bytes the signature covers; receipts ca
 from __future__ import annotations
 
 import hashlib
-import secrets
-import threading
-import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -27,6 +24,7 @@ from typing import NamedTuple
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from ehub_core.ids import uuid7
 from ehub_core.proto.ehub.v1 import customs_pb2, logistics_pb2, orders_pb2, trust_pb2
 from ehub_core.proto.ehub.v1.envelope_pb2 import Envelope, SignedEnvelope
 from ehub_core.proto.ehub.v1.receipt_pb2 import (
@@ -100,35 +98,10 @@ def payload_type(payload: Message) -> str:
 # ------------------------------------------------------------------------------------------
 # UUIDv7 (RFC 9562 §5.7), monotonic within this process
 
-_uuid_lock = threading.Lock()
-_last_ms = 0
-_last_tail = 0
-_TAIL_BITS = 74  # rand_a (12) + rand_b (62)
-
 
 def new_event_id() -> str:
-    """A UUIDv7 string: 48-bit Unix milliseconds, then 74 bits that are random at each new
-    millisecond and incremented by a random step within one (RFC 9562 §6.2 method 2), so ids
-    from this process sort strictly in creation order, even if the clock steps back."""
-    global _last_ms, _last_tail
-    with _uuid_lock:
-        ms = time.time_ns() // 1_000_000
-        if ms > _last_ms:
-            tail = secrets.randbits(_TAIL_BITS - 1)  # top bit clear: room to count up
-        else:
-            ms = _last_ms
-            tail = _last_tail + 1 + secrets.randbits(32)
-            if tail >> _TAIL_BITS:
-                ms, tail = ms + 1, secrets.randbits(_TAIL_BITS - 1)
-        _last_ms, _last_tail = ms, tail
-    value = (
-        (ms & 0xFFFF_FFFF_FFFF) << 80
-        | 0x7 << 76
-        | (tail >> 62) << 64
-        | 0b10 << 62
-        | (tail & ((1 << 62) - 1))
-    )
-    return str(uuid.UUID(int=value))
+    """A UUIDv7 event id (see :func:`ehub_core.ids.uuid7`), as canonical lower-case text."""
+    return str(uuid7())
 
 
 def _is_uuid7(text: str) -> bool:

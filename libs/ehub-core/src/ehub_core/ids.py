@@ -2,41 +2,40 @@
 
 from __future__ import annotations
 
-import os
+import secrets
 import threading
 import time
 import uuid
 
 _lock = threading.Lock()
 _last_ms = 0
-_seq = 0
+_last_tail = 0
+_TAIL_BITS = 74  # rand_a (12) + rand_b (62)
 
 
 def uuid7() -> uuid.UUID:
-    """Return a UUIDv7: 48-bit Unix milliseconds, then a 12-bit counter, then random.
-
-    Ids from one process are strictly increasing, even within one millisecond
-    (RFC 9562 §6.2 method 1, fixed-length dedicated counter), so they sort by creation.
-    """
-    global _last_ms, _seq
+    """A UUIDv7 (RFC 9562 §5.7): 48-bit Unix milliseconds, then 74 bits that are random at
+    each new millisecond and incremented by a random step within one (§6.2 method 2), so
+    ids from this process sort strictly in creation order, even if the clock steps back,
+    and stay unguessable."""
+    global _last_ms, _last_tail
     with _lock:
         ms = time.time_ns() // 1_000_000
         if ms > _last_ms:
-            _last_ms = ms
-            _seq = int.from_bytes(os.urandom(2), "big") & 0x3FF  # leave room to count up
+            tail = secrets.randbits(_TAIL_BITS - 1)  # top bit clear: room to count up
         else:
-            _seq += 1
-            if _seq > 0xFFF:  # counter exhausted: borrow the next millisecond
-                _last_ms += 1
-                _seq = 0
             ms = _last_ms
-        seq = _seq
-    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    value = (ms & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76
-    value |= seq << 64
-    value |= 0b10 << 62
-    value |= rand
+            tail = _last_tail + 1 + secrets.randbits(32)
+            if tail >> _TAIL_BITS:
+                ms, tail = ms + 1, secrets.randbits(_TAIL_BITS - 1)
+        _last_ms, _last_tail = ms, tail
+    value = (
+        (ms & 0xFFFF_FFFF_FFFF) << 80
+        | 0x7 << 76
+        | (tail >> 62) << 64
+        | 0b10 << 62
+        | (tail & ((1 << 62) - 1))
+    )
     return uuid.UUID(int=value)
 
 
