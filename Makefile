@@ -15,10 +15,11 @@ ifeq ($(UV),)
 UV := $(CURDIR)/.tools/bin/uv
 endif
 
-.PHONY: help install run test lint format bench proto clean
+.PHONY: help install run status test lint format bench proto clean
 
 help:
 	@echo "make run    - install if needed, then a local CN + CA network (HUBS=CN,CA,MY for more)"
+	@echo "make status - readiness of every service of the running network"
 	@echo "make test   - install if needed, then the whole test suite"
 	@echo "make lint   - ruff + mypy"
 	@echo "make bench  - benchmarks (results in docs/benchmarks.md)"
@@ -36,6 +37,9 @@ install: .venv/.installed
 
 run: install
 	$(UV) run --frozen ehub network up --hubs $(HUBS)
+
+status: install
+	$(UV) run --frozen ehub network status
 
 test: install
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
