@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port, post_script, report, server, uvicorn_cmd, wrk
+from common import bare_baseline, free_port, post_script, report, server, uvicorn_cmd, wrk
 
 from ehub_customs.landed_cost.engine import quote
 from ehub_customs.landed_cost.quote import Item, QuoteRequest
@@ -75,13 +75,7 @@ def http_ratio(seconds: int = 8) -> dict:
         tmpdir = Path(tmp)
         quote_script = post_script(tmpdir, BODY)
         echo_script = post_script(tmpdir, BODY)
-        bare_port = free_port()
-        with server(
-            uvicorn_cmd("bare_app:app", bare_port),
-            bare_port,
-            env={"PYTHONPATH": str(Path(__file__).resolve().parent)},
-        ) as url:
-            bare = wrk(url + "/echo", seconds=seconds, script=echo_script)
+        bare = bare_baseline("/echo", seconds=seconds, script=echo_script)
         port = free_port()
         env = {
             "EHUB_VAR_DIR": str(tmpdir / "var"),

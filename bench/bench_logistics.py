@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port, post_script, report, server, uvicorn_cmd, wrk
+from common import bare_baseline, free_port, post_script, report, server, uvicorn_cmd, wrk
 
 from ehub_logistics.carriers.registry import load_carriers
 from ehub_logistics.carriers.simulators import express
@@ -184,13 +184,7 @@ def http(seconds: int = 8) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmpdir = Path(tmp)
         script = post_script(tmpdir, RATES_BODY)
-        bare_port = free_port()
-        with server(
-            uvicorn_cmd("bare_app:app", bare_port),
-            bare_port,
-            env={"PYTHONPATH": str(Path(__file__).resolve().parent)},
-        ) as url:
-            bare = wrk(url + "/echo", seconds=seconds, script=script)
+        bare = bare_baseline("/echo", seconds=seconds, script=script)
         port = free_port()
         env = {
             "EHUB_VAR_DIR": str(tmpdir / "var"),

@@ -139,3 +139,12 @@ def report(name: str, result: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({name: result}, indent=2))
+
+
+def bare_baseline(path: str, *, seconds: int = 8, script: str | None = None) -> dict:
+    """wrk against the bare FastAPI app (bench/bare_app.py): the same-run baseline."""
+    port = free_port()
+    with server(
+        uvicorn_cmd("bare_app:app", port), port, env={"PYTHONPATH": str(ROOT / "bench")}
+    ) as url:
+        return wrk(url + path, seconds=seconds, script=script)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,32 @@ async def record_effect(session: AsyncSession, message: Message) -> None:
         text("INSERT INTO applied (event_id, note) VALUES (:e, :n)"),
         {"e": message.header("event_id"), "n": message.value.decode()[:50]},
     )
+
+
+async def consume(
+    bus: KafkaBus, topic: str, handle: Callable[[Message], Awaitable[None]], *, deliveries: int
+) -> int:
+    """Consume ``topic`` through ``handle`` in a fresh group until ``deliveries`` messages
+    were handled; return how many were."""
+    seen = 0
+
+    async def counting(message: Message) -> None:
+        nonlocal seen
+        await handle(message)
+        seen += 1
+
+    sub = bus.subscribe([topic], f"g-{uuid.uuid4().hex[:6]}", counting)
+    task = asyncio.create_task(sub.run())
+
+    async def enough() -> bool:
+        return seen >= deliveries
+
+    try:
+        await wait_for(enough, 30)
+    finally:
+        await sub.stop()
+        await task
+    return seen
 
 
 def topic_name() -> str:
@@ -126,23 +153,8 @@ async def test_relay_killed_between_publish_and_mark_applies_once(database_url, 
         assert [dict(r.headers)["event_id"].decode() for r in records] == [event_id] * 2
 
         # 3. The consumer sees both deliveries and applies the event once.
-        deliveries = 0
         handle = idempotent(consumer_db, "test.consumer", record_effect)
-
-        async def counting(message: Message) -> None:
-            nonlocal deliveries
-            await handle(message)
-            deliveries += 1
-
-        sub = bus.subscribe([topic], f"g-{uuid.uuid4().hex[:6]}", counting)
-        task = asyncio.create_task(sub.run())
-
-        async def both_delivered() -> bool:
-            return deliveries >= 2
-
-        await wait_for(both_delivered, 30)
-        await sub.stop()
-        await task
+        assert await consume(bus, topic, handle, deliveries=2) == 2
         assert await applied_count(consumer_db) == 1
         async with consumer_db.sessionmaker() as s:
             inbox = (await s.scalars(select(InboxRecord.event_id))).all()
@@ -169,24 +181,8 @@ async def test_same_event_delivered_three_times_changes_state_once(database_url,
         )
         for _ in range(3):
             await bus.publish([message])
-        deliveries = 0
         handle = idempotent(db, "test.inbox", record_effect)
-
-        async def counting(m: Message) -> None:
-            nonlocal deliveries
-            await handle(m)
-            deliveries += 1
-
-        sub = bus.subscribe([topic], f"g-{uuid.uuid4().hex[:6]}", counting)
-        task = asyncio.create_task(sub.run())
-
-        async def all_three() -> bool:
-            return deliveries >= 3
-
-        await wait_for(all_three, 30)
-        await sub.stop()
-        await task
-        assert deliveries == 3
+        assert await consume(bus, topic, handle, deliveries=3) == 3
         assert await applied_count(db) == 1
     finally:
         await bus.stop()
