@@ -12,10 +12,17 @@ from pydantic import BaseModel, Field
 
 from ehub_core import metrics
 from ehub_core.deps import SessionDep
-from ehub_core.errors import DomainError, ForbiddenError, UnauthorizedError
+from ehub_core.envelope import sign_receipt
+from ehub_core.errors import (
+    DomainError,
+    ForbiddenError,
+    ServiceUnavailableError,
+    UnauthorizedError,
+)
 from ehub_core.nonce_store import SqlNonceStore
 from ehub_core.proto.ehub.v1.envelope_pb2 import EnvelopeBatch
 from ehub_core.signing import (
+    NonceStore,
     SignatureError,
     VerifiedRequest,
     hub_of,
@@ -24,7 +31,8 @@ from ehub_core.signing import (
     verify_request,
 )
 from ehub_gateway.federation.delivery import RECEIPT_CONTENT_TYPE
-from ehub_gateway.federation.ingest import ingest
+from ehub_gateway.federation.group_writer import DeferredNonces, IngestJob
+from ehub_gateway.federation.ingest import receipt_entries, verify_batch
 from ehub_gateway.federation.runtime import Federation, get_federation
 from ehub_gateway.federation.trust import mark_revoked
 
@@ -39,7 +47,7 @@ class PayloadTooLarge(DomainError):
 
 
 async def authenticate(
-    request: Request, session: Any, fed: Federation, body: bytes
+    request: Request, nonce_store: NonceStore, fed: Federation, body: bytes
 ) -> VerifiedRequest:
     try:
         return await verify_request(
@@ -48,7 +56,7 @@ async def authenticate(
             request.headers,
             body,
             resolve_key=fed.trust.resolve,
-            nonce_store=SqlNonceStore(session),
+            nonce_store=nonce_store,
             clock_skew=fed.settings.clock_skew,
         )
     except SignatureError as exc:
@@ -85,9 +93,10 @@ def signed(
     summary="Deliver signed event envelopes (batch); answered with a signed receipt",
     responses={200: {"content": {RECEIPT_CONTENT_TYPE: {}}}},
 )
-async def receive_events(request: Request, session: SessionDep, fed: FedDep) -> Response:
+async def receive_events(request: Request, fed: FedDep) -> Response:
     body = await request.body()
-    verified = await authenticate(request, session, fed, body)
+    nonces = DeferredNonces()
+    verified = await authenticate(request, nonces, fed, body)
     try:
         batch = EnvelopeBatch.FromString(body)
     except DecodeError:
@@ -96,24 +105,46 @@ async def receive_events(request: Request, session: SessionDep, fed: FedDep) -> 
         ) from None
     if len(batch.envelopes) > MAX_BATCH:
         raise PayloadTooLarge(f"At most {MAX_BATCH} envelopes per batch")
-    result = await ingest(
-        session,
-        envelopes=list(batch.envelopes),
+    now = datetime.now(UTC)
+    good, rejected = verify_batch(
+        list(batch.envelopes),
         sender_hub=verified.hub_id,
         own_hub=fed.hub,
-        via="http",
         trust=fed.trust,
-        key=fed.keyring.active_key(),
         clock_skew=fed.settings.clock_skew,
+        now=now,
+    )
+    assert nonces.seen is not None
+    try:
+        fresh_nonce, taken = await fed.writer.submit(IngestJob(nonces.seen, good, "http"))
+    except Exception as exc:
+        raise ServiceUnavailableError(
+            "The events could not be recorded; nothing was accepted, send them again.",
+            headers={"Retry-After": "1"},
+        ) from exc
+    if not fresh_nonce:
+        metrics.FED_INGESTED.labels(fed.hub, "http", "replayed_nonce").inc()
+        raise UnauthorizedError(
+            f"nonce {nonces.seen.nonce} was already used",
+            title="Signature rejected",
+            reason="replayed_nonce",
+            headers={"WWW-Authenticate": 'Signature realm="ehub"'},
+        )
+    entries = receipt_entries(good, taken)
+    receipt = sign_receipt(
+        [*entries, *rejected],
+        fed.keyring.active_key(),
+        sender_hub=verified.hub_id,
+        received_at=now,
     )
     for outcome, n in (
-        ("accepted", result.accepted),
-        ("duplicate", result.duplicates),
-        ("rejected", result.rejected),
+        ("accepted", len(taken)),
+        ("duplicate", len(good) - len(taken)),
+        ("rejected", len(rejected)),
     ):
         if n:
             metrics.FED_INGESTED.labels(fed.hub, "http", outcome).inc(n)
-    return signed(request, fed, 200, result.signed_receipt, RECEIPT_CONTENT_TYPE)
+    return signed(request, fed, 200, receipt, RECEIPT_CONTENT_TYPE)
 
 
 class Revocation(BaseModel):
@@ -124,7 +155,7 @@ class Revocation(BaseModel):
 @router.post("/federation/v1/revocations", summary="A peer revokes one of its own keys")
 async def receive_revocation(request: Request, session: SessionDep, fed: FedDep) -> Response:
     body = await request.body()
-    verified = await authenticate(request, session, fed, body)
+    verified = await authenticate(request, SqlNonceStore(session), fed, body)
     try:
         revocation = Revocation.model_validate_json(body)
         owner = hub_of(revocation.kid)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import insert
@@ -116,6 +116,75 @@ def verify_batch(
     return good, rejected
 
 
+@dataclass
+class NewRows:
+    """What a set of fresh events adds to the database (multi-row inserts)."""
+
+    received: list[dict[str, object]] = field(default_factory=list)
+    outbox: list[dict[str, object]] = field(default_factory=list)
+
+    def add(
+        self, data: bytes, verified: VerifiedEnvelope, *, own_hub: str, via: str, now: datetime
+    ) -> None:
+        env = verified.envelope
+        self.received.append(
+            {
+                "event_id": env.event_id,
+                "source_hub": env.source_hub,
+                "event_type": env.type,
+                "subject": env.subject,
+                "digest": verified.digest,
+                "traceparent": env.traceparent or None,
+                "via": via,
+                "received_at": now,
+            }
+        )
+        headers = {
+            "event_id": env.event_id,
+            "event_type": env.type,
+            "source_hub": env.source_hub,
+            "content-type": "application/x-protobuf",
+        }
+        if env.traceparent:
+            headers["traceparent"] = env.traceparent
+        self.outbox.append(
+            {
+                "id": str(uuid7()),
+                "event_id": env.event_id,
+                "event_type": env.type,
+                "topic": f"ehub.{own_hub.lower()}.{STREAMS[env.type]}",
+                "key": env.subject,
+                "payload": data,
+                "headers": headers,
+                "created_at": now,
+                "attempts": 0,
+            }
+        )
+
+    async def write(self, session: AsyncSession) -> None:
+        if self.received:
+            # Core multi-row inserts: one statement each, whatever the batch size.
+            await session.execute(insert(ReceivedEvent), self.received)
+            await session.execute(insert(OutboxRecord), self.outbox)
+            session.info[OUTBOX_DIRTY] = True
+
+
+def receipt_entries(
+    good: Sequence[tuple[bytes, VerifiedEnvelope]], accepted: set[str]
+) -> list[ReceiptEntry]:
+    """ACCEPTED for the events that took effect now, DUPLICATE for the others."""
+    entries = []
+    for _, verified in good:
+        env = verified.envelope
+        outcome = (
+            ReceiptOutcome.RECEIPT_OUTCOME_ACCEPTED
+            if env.event_id in accepted
+            else ReceiptOutcome.RECEIPT_OUTCOME_DUPLICATE
+        )
+        entries.append(receipt_entry(env.event_id, verified.digest, outcome))
+    return entries
+
+
 async def apply_batch(
     session: AsyncSession,
     good: Sequence[tuple[bytes, VerifiedEnvelope]],
@@ -128,60 +197,15 @@ async def apply_batch(
     fresh = await consume_many(
         session, event_ids=[v.envelope.event_id for _, v in good], consumer=INBOX_CONSUMER
     )
-    entries: list[ReceiptEntry] = []
+    rows = NewRows()
     applied: set[str] = set()
-    received: list[dict[str, object]] = []
-    outbox: list[dict[str, object]] = []
-    topic_prefix = f"ehub.{own_hub.lower()}."
     for data, verified in good:
-        env = verified.envelope
-        digest = verified.digest
-        if env.event_id in fresh and env.event_id not in applied:
-            applied.add(env.event_id)
-            received.append(
-                {
-                    "event_id": env.event_id,
-                    "source_hub": env.source_hub,
-                    "event_type": env.type,
-                    "subject": env.subject,
-                    "digest": digest,
-                    "traceparent": env.traceparent or None,
-                    "via": via,
-                    "received_at": now,
-                }
-            )
-            headers = {
-                "event_id": env.event_id,
-                "event_type": env.type,
-                "source_hub": env.source_hub,
-                "content-type": "application/x-protobuf",
-            }
-            if env.traceparent:
-                headers["traceparent"] = env.traceparent
-            outbox.append(
-                {
-                    "id": str(uuid7()),
-                    "event_id": env.event_id,
-                    "event_type": env.type,
-                    "topic": topic_prefix + STREAMS[env.type],
-                    "key": env.subject,
-                    "payload": data,
-                    "headers": headers,
-                    "created_at": now,
-                    "attempts": 0,
-                }
-            )
-            entries.append(receipt_entry(env.event_id, digest))
-        else:
-            entries.append(
-                receipt_entry(env.event_id, digest, ReceiptOutcome.RECEIPT_OUTCOME_DUPLICATE)
-            )
-    if received:
-        # Core multi-row inserts: one statement each, whatever the batch size.
-        await session.execute(insert(ReceivedEvent), received)
-        await session.execute(insert(OutboxRecord), outbox)
-        session.info[OUTBOX_DIRTY] = True
-    return entries, len(applied)
+        event_id = verified.envelope.event_id
+        if event_id in fresh and event_id not in applied:
+            applied.add(event_id)
+            rows.add(data, verified, own_hub=own_hub, via=via, now=now)
+    await rows.write(session)
+    return receipt_entries(good, applied), len(applied)
 
 
 async def ingest(

@@ -18,6 +18,7 @@ from ehub_core.nonce_store import purge_expired_nonces
 from ehub_core.signing import HubSigningAuth, KeyRing
 from ehub_gateway.federation.backbone import Backbone
 from ehub_gateway.federation.delivery import DeliveryWorker, fed_topic
+from ehub_gateway.federation.group_writer import IngestWriter
 from ehub_gateway.federation.own_keys import LiveKeyRing
 from ehub_gateway.federation.trust import TrustStore
 from ehub_gateway.federation.wellknown import build_document
@@ -34,6 +35,7 @@ class Federation:
     delivery: DeliveryWorker
     backbone: Backbone | None
     client: httpx.AsyncClient
+    writer: IngestWriter
 
     @property
     def hub(self) -> str:
@@ -103,7 +105,9 @@ async def start_federation(app: FastAPI, ctx: ServiceContext) -> None:
         ctx.subscribe(
             [backbone.topic], f"ehub-{settings.hub_id.lower()}-gateway-federation", backbone.handle
         )
-    app.state.fed = Federation(settings, keyring, trust, delivery, backbone, client)
+    writer = IngestWriter(ctx.db, settings.hub_id, ctx.relay)
+    app.state.fed = Federation(settings, keyring, trust, delivery, backbone, client, writer)
+    ctx.tasks.append(asyncio.create_task(writer.run(), name="ingest-writer"))
     ctx.tasks.append(asyncio.create_task(trust.run(), name="trust-store"))
     ctx.tasks.append(asyncio.create_task(delivery.run(), name="federation-delivery"))
     ctx.tasks.append(asyncio.create_task(_purge_nonces(ctx), name="nonce-purge"))
@@ -115,6 +119,7 @@ async def stop_federation(app: FastAPI, ctx: ServiceContext) -> None:
         return
     fed.trust.stop()
     fed.delivery.stop()
+    fed.writer.stop()
     for task in ctx.tasks:
         if task.get_name() == "nonce-purge":
             task.cancel()
