@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import DateTime, TypeDecorator, event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -129,3 +131,25 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+async def insert_new(
+    session: AsyncSession, model: type[Any], rows: Sequence[dict[str, Any]], key: Sequence[str]
+) -> set[tuple[Any, ...]]:
+    """Insert ``rows`` in one statement, skipping any whose ``key`` already exists (or
+    repeats within ``rows``); return the keys actually inserted.
+
+    The one "record it unless seen" primitive behind the inbox and the nonce stores:
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING key`` on SQLite and Postgres alike.
+    """
+    unique = list({tuple(r[k] for k in key): r for r in reversed(rows)}.values())[::-1]
+    if not unique:
+        return set()
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert(model)
+        .values(unique)
+        .on_conflict_do_nothing(index_elements=list(key))
+        .returning(*(getattr(model, k) for k in key))
+    )
+    return {tuple(row) for row in (await session.execute(stmt)).all()}

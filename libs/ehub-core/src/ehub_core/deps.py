@@ -8,7 +8,7 @@ never commit themselves.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,10 +48,6 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A read-only session: no write lock, never committed (for GET endpoints)."""
     async with context_of(request).db.reader() as session:
         yield session
-
-
-async def get_settings(request: Request) -> Any:
-    return context_of(request).settings
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -11,13 +11,11 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehub_core import metrics
 from ehub_core.bus import Message
-from ehub_core.db import Database
+from ehub_core.db import Database, insert_new
 from ehub_core.models import InboxRecord
 
 log = logging.getLogger("ehub.inbox")
@@ -28,37 +26,16 @@ async def consume_once(session: AsyncSession, *, event_id: str, consumer: str) -
 
     Call inside the transaction that applies the event's effect.
     """
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = (
-        insert(InboxRecord)
-        .values(consumer=consumer, event_id=event_id, received_at=datetime.now(UTC))
-        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
-    )
-    result = await session.execute(stmt)
-    fresh = bool(result.rowcount)  # type: ignore[attr-defined]
-    if not fresh:
-        metrics.INBOX_DUPLICATES.labels(consumer).inc()
-    return fresh
+    return bool(await consume_many(session, event_ids=[event_id], consumer=consumer))
 
 
 async def consume_many(
     session: AsyncSession, *, event_ids: Sequence[str], consumer: str
 ) -> set[str]:
     """Record many events at once; return the ids that were new (one statement)."""
-    if not event_ids:
-        return set()
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     now = datetime.now(UTC)
-    unique = list(dict.fromkeys(event_ids))
-    stmt = (
-        insert(InboxRecord)
-        .values([{"consumer": consumer, "event_id": e, "received_at": now} for e in unique])
-        .on_conflict_do_nothing(index_elements=["consumer", "event_id"])
-        .returning(InboxRecord.event_id)
-    )
-    fresh = set((await session.scalars(stmt)).all())
+    rows = [{"consumer": consumer, "event_id": e, "received_at": now} for e in event_ids]
+    fresh = {e for _, e in await insert_new(session, InboxRecord, rows, ("consumer", "event_id"))}
     if len(fresh) < len(event_ids):
         metrics.INBOX_DUPLICATES.labels(consumer).inc(len(event_ids) - len(fresh))
     return fresh

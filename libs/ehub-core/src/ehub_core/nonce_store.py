@@ -6,11 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ehub_core.db import Database
+from ehub_core.db import Database, insert_new
 from ehub_core.models import NonceRecord
 
 
@@ -22,17 +20,10 @@ class SqlNonceStore:
         self.session = session
 
     async def check_and_store(self, kid: str, nonce: str, expires_at: datetime) -> bool:
-        dialect = self.session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = (
-            insert(NonceRecord)
-            .values(key_id=kid, nonce=nonce, expires_at=expires_at)
-            .on_conflict_do_nothing(index_elements=["key_id", "nonce"])
-        )
-        result = await self.session.execute(stmt)
         # A conflict means seen before (an expired record would fail its own expiry check
         # anyway, so "seen" is the safe answer until the purge removes it).
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        row = {"key_id": kid, "nonce": nonce, "expires_at": expires_at}
+        return bool(await insert_new(self.session, NonceRecord, [row], ("key_id", "nonce")))
 
 
 async def purge_expired_nonces(db: Database, now: datetime | None = None) -> int:

@@ -18,11 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ehub_core.db import Database
+from ehub_core.db import Database, insert_new
 from ehub_core.envelope import VerifiedEnvelope
 from ehub_core.inbox import consume_many
 from ehub_core.models import NonceRecord
@@ -149,17 +147,7 @@ class IngestWriter:
     async def _store_nonces(
         self, session: AsyncSession, nonces: Sequence[Nonce]
     ) -> set[tuple[str, str]]:
-        unique = {(n.kid, n.nonce): n for n in nonces}
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        stmt = (
-            insert(NonceRecord)
-            .values(
-                [
-                    {"key_id": n.kid, "nonce": n.nonce, "expires_at": n.expires_at}
-                    for n in unique.values()
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=["key_id", "nonce"])
-            .returning(NonceRecord.key_id, NonceRecord.nonce)
-        )
-        return {(k, n) for k, n in (await session.execute(stmt)).all()}
+        rows = [{"key_id": n.kid, "nonce": n.nonce, "expires_at": n.expires_at} for n in nonces]
+        return {
+            (k, n) for k, n in await insert_new(session, NonceRecord, rows, ("key_id", "nonce"))
+        }
