@@ -87,3 +87,69 @@ async def test_unknown_product_is_404_problem(client):
     assert r.status_code == 404
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["detail"] == "No product 'prd_nope'"
+
+
+SHIP_FROM = {
+    "name": "Shipping desk",
+    "company": "Maritime Lobster Co",
+    "street": ["12 Wharf Rd", "Unit 4"],
+    "city": "Halifax",
+    "postal_code": "B3H 1A1",
+    "state": "NS",
+    "country": "CA",
+    "phone": "+1 902 555 0100",
+    "email": "ship@lobster.example",
+}
+
+
+async def test_seller_ship_from_and_auto_accept_round_trip(client):
+    r = await client.post(
+        "/v1/sellers",
+        json=SELLER | {"ship_from": SHIP_FROM, "auto_accept": True},
+    )
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert created["ship_from"] == SHIP_FROM and created["auto_accept"] is True
+    r = await client.get(f"/v1/sellers/{created['id']}")
+    assert r.status_code == 200 and r.json() == created
+
+
+async def test_seller_ship_from_is_optional_and_auto_accept_defaults_off(client):
+    minimal = {"name": "Desk", "street": ["1 Main St"], "city": "Halifax", "country": "CA"}
+    r = await client.post("/v1/sellers", json=SELLER | {"ship_from": minimal})
+    assert r.status_code == 201, r.text
+    assert r.json()["ship_from"] == {
+        "name": "Desk",
+        "company": None,
+        "street": ["1 Main St"],
+        "city": "Halifax",
+        "postal_code": None,
+        "state": None,
+        "country": "CA",
+        "phone": None,
+        "email": None,
+    }
+    assert r.json()["auto_accept"] is False
+    r = await client.post("/v1/sellers", json=SELLER)
+    seller = (await client.get(f"/v1/sellers/{r.json()['id']}")).json()
+    assert seller["ship_from"] is None and seller["auto_accept"] is False
+
+
+async def test_invalid_ship_from_is_422_problem_naming_the_fields(client):
+    r = await client.post(
+        "/v1/sellers", json=SELLER | {"ship_from": SHIP_FROM | {"country": "CAN"}}
+    )
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in r.json()["errors"]] == ["ship_from.country"]
+    bad = {k: v for k, v in SHIP_FROM.items() if k != "city"} | {"street": [], "fax": "1"}
+    r = await client.post("/v1/sellers", json=SELLER | {"ship_from": bad})
+    assert r.status_code == 422
+    fields = sorted(e["field"] for e in r.json()["errors"])
+    assert fields == ["ship_from.city", "ship_from.fax", "ship_from.street"]
+    r = await client.post(
+        "/v1/sellers", json=SELLER | {"ship_from": SHIP_FROM | {"street": ["a", "b", "c", "d"]}}
+    )
+    assert r.status_code == 422
+    assert [e["field"] for e in r.json()["errors"]] == ["ship_from.street"]
+    assert (await client.get("/v1/products")).json()["items"] == []

@@ -79,7 +79,85 @@ def service_env(
         env["EHUB_PUBLIC_URL"] = svc.url
         for name in ("catalog", "customs", "logistics"):
             env[f"EHUB_{name.upper()}_URL"] = siblings[name].url
+    if svc.service == "logistics":
+        # A local network has no real carriers: the simulators move every parcel.
+        env.setdefault("EHUB_CARRIER_SIMULATION", "1")
     return env
+
+
+# One believable seller per hub, with a product, so an order can be placed at once.
+DEMO_SELLERS: dict[str, dict[str, Any]] = {
+    "CA": {
+        "seller": {
+            "name": "Atlantic Lobster Co.",
+            "ship_from": {
+                "name": "Atlantic Lobster Co.",
+                "street": ["1 Lower Water St"],
+                "city": "Halifax",
+                "state": "NS",
+                "postal_code": "B3J 1R7",
+                "country": "CA",
+                "phone": "+1 902 555 0100",
+            },
+        },
+        "product": {
+            "title": "Live Atlantic lobster, 1 lb",
+            "hs_code": "030632",
+            "price": "45.00",
+            "currency": "CAD",
+            "weight_kg": "0.900",
+        },
+    },
+    "CN": {
+        "seller": {
+            "name": "Hangzhou Silk Works",
+            "ship_from": {
+                "name": "Hangzhou Silk Works",
+                "street": ["18 Wulin Road"],
+                "city": "Hangzhou",
+                "postal_code": "310006",
+                "country": "CN",
+                "phone": "+86 571 5555 0100",
+            },
+        },
+        "product": {
+            "title": "Silk scarf, 90 x 90 cm",
+            "hs_code": "621410",
+            "price": "180.00",
+            "currency": "CNY",
+            "weight_kg": "0.100",
+        },
+    },
+}
+
+
+def seed_demo(plan: NetworkPlan) -> dict[str, Any]:
+    """Create each hub's demo seller (auto-accepting its orders) and product."""
+    demo: dict[str, Any] = {}
+    with httpx.Client(timeout=10.0) as client:
+        for hub in plan.hubs:
+            spec = DEMO_SELLERS.get(hub)
+            if spec is None:
+                continue
+            catalog = plan.of_hub(hub)["catalog"].url
+            seller = client.post(
+                f"{catalog}/v1/sellers",
+                json={**spec["seller"], "country": hub, "sme_verified": True, "auto_accept": True},
+            )
+            seller.raise_for_status()
+            seller_id = seller.json()["id"]
+            product = client.post(
+                f"{catalog}/v1/products",
+                json={
+                    **spec["product"],
+                    "seller_id": seller_id,
+                    "origin_country": hub,
+                    "stock": 500,
+                },
+            )
+            product.raise_for_status()
+            demo[hub] = {"seller_id": seller_id, "product_id": product.json()["id"]}
+    return demo
 
 
 class Supervisor:
@@ -92,6 +170,7 @@ class Supervisor:
         self._stopping = False
         self.internal_token = os.environ.get("EHUB_INTERNAL_TOKEN") or secrets.token_urlsafe(24)
         self.fingerprints: dict[str, str] = {}
+        self.demo: dict[str, Any] = {}
 
     def start(self, ready_timeout: float = 90.0) -> None:
         self.plan.var_dir.mkdir(parents=True, exist_ok=True)
@@ -126,6 +205,7 @@ class Supervisor:
             self.procs.append((svc, proc))
         self._wait_ready(ready_timeout)
         self._peer_hubs()
+        self.demo = seed_demo(self.plan)
         self.write_manifest()
 
     def _gateway_settings(self, hub: str) -> GatewaySettings:
@@ -193,6 +273,7 @@ class Supervisor:
                 "pid": self.broker.pid if self.broker else None,
             },
             "hubs": hubs,
+            "demo": self.demo,
         }
 
     def write_manifest(self) -> Path:

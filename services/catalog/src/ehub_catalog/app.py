@@ -3,6 +3,7 @@
 from fastapi import FastAPI
 
 from ehub_catalog.api import routers
+from ehub_catalog.consumers import start_consumers
 from ehub_catalog.settings import CatalogSettings
 from ehub_core.app import create_service_app
 from ehub_core.settings import load_settings
@@ -16,4 +17,5 @@ def create_app(settings: CatalogSettings | None = None) -> FastAPI:
         description="Sellers, products with HS codes, and search.",
         migrations_package="ehub_catalog.migrations",
         routers=routers,
+        on_startup=[start_consumers],
     )

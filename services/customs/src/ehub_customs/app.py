@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from ehub_core.app import ServiceContext, create_service_app
 from ehub_core.settings import load_settings
 from ehub_customs.api import routers
+from ehub_customs.consumers import start_consumers
 from ehub_customs.settings import CustomsSettings
 from ehub_customs.tariffs.loader import load_rulebook
 
@@ -24,5 +25,5 @@ def create_app(settings: CustomsSettings | None = None) -> FastAPI:
         description="Landed cost (duty, VAT/GST, de minimis), declarations, risk and clearance.",
         migrations_package="ehub_customs.migrations",
         routers=routers,
-        on_startup=[_load_rules],
+        on_startup=[_load_rules, start_consumers],
     )

@@ -6,6 +6,7 @@ from ehub_core.app import create_service_app
 from ehub_core.settings import load_settings
 from ehub_gateway.api import routers
 from ehub_gateway.federation.runtime import start_federation, stop_federation
+from ehub_gateway.orders.runtime import start_orders, stop_orders
 from ehub_gateway.settings import GatewaySettings
 
 
@@ -17,6 +18,6 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         description="Partner REST API, order orchestration and federation with peer hubs.",
         migrations_package="ehub_gateway.migrations",
         routers=routers,
-        on_startup=[start_federation],
-        on_shutdown=[stop_federation],
+        on_startup=[start_federation, start_orders],
+        on_shutdown=[stop_orders, stop_federation],
     )

@@ -65,6 +65,19 @@ class GatewaySettings(CoreSettings):
         300.0, gt=0, le=86400, description="Seconds between fetches of each peer's document"
     )
 
+    order_accept_window: float = Field(
+        86400.0,
+        gt=0,
+        le=30 * 86400,
+        description="Seconds a seller has to accept an order before it is rejected",
+    )
+    order_offer_budget: float = Field(
+        5.0, gt=0, le=60, description="Seconds the seller's hub has to answer an offer request"
+    )
+    saga_resend_after: float = Field(
+        10.0, gt=0, le=3600, description="Re-send a saga command unanswered this long (s)"
+    )
+
     @property
     def resolved_keys_dir(self) -> Path:
         return self.keys_dir or self.var_dir / self.hub_id.lower() / "keys"

@@ -6,6 +6,7 @@ from ehub_core.app import ServiceContext, create_service_app
 from ehub_core.settings import load_settings
 from ehub_logistics.api import routers
 from ehub_logistics.carriers.registry import load_carriers
+from ehub_logistics.consumers import start_consumers
 from ehub_logistics.settings import LogisticsSettings
 
 
@@ -22,5 +23,5 @@ def create_app(settings: LogisticsSettings | None = None) -> FastAPI:
         description="Carriers, rate shopping, shipments, PDF labels and tracking.",
         migrations_package="ehub_logistics.migrations",
         routers=routers,
-        on_startup=[_load_carriers],
+        on_startup=[_load_carriers, start_consumers],
     )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ehub_catalog.db import Base
@@ -19,6 +20,8 @@ class Seller(Base):
     name: Mapped[str] = mapped_column(String(200))
     country: Mapped[str] = mapped_column(String(2))
     sme_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    ship_from: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    auto_accept: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -36,3 +39,25 @@ class Product(Base):
     weight_kg: Mapped[Decimal] = mapped_column(Numeric(10, 3))
     stock: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class StockReservation(Base):
+    """The stock one order holds (one reservation per order, docs/orders.md).
+
+    ``lines`` keeps the reserved lines as answered in ``StockReserved`` (product details
+    as they were when reserved), so a repeated ``ReserveStock`` answers the same reply.
+    """
+
+    __tablename__ = "stock_reservations"
+
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seller_id: Mapped[str] = mapped_column(String(40), index=True)
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))  # RESERVED | RELEASED
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    released_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    restocked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+
+
+RESERVED = "reserved"
+RELEASED = "released"

@@ -16,6 +16,22 @@ HsCode = Annotated[
     StringConstraints(pattern=r"^\d{6}(\d{2}){0,2}$"),
     Field(description="HS code: 6 digits, or a national 8- or 10-digit code"),
 ]
+StreetLine = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class ShipFrom(BaseModel):
+    """The seller's dispatch address: the shipper on the labels of its orders."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    name: str = Field(min_length=1, max_length=100)
+    company: str | None = Field(None, max_length=100)
+    street: list[StreetLine] = Field(min_length=1, max_length=3)
+    city: str = Field(min_length=1, max_length=100)
+    postal_code: str | None = Field(None, max_length=20)
+    state: str | None = Field(None, max_length=100)
+    country: CountryCode
+    phone: str | None = Field(None, max_length=40)
+    email: str | None = Field(None, max_length=200)
 
 
 class SellerCreate(BaseModel):
@@ -23,6 +39,12 @@ class SellerCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     country: CountryCode
     sme_verified: bool = False
+    ship_from: ShipFrom | None = Field(
+        None, description="Dispatch address of the seller's cross-border orders"
+    )
+    auto_accept: bool = Field(
+        False, description="Accept incoming cross-border orders automatically"
+    )
 
 
 class SellerRead(BaseModel):
@@ -31,6 +53,8 @@ class SellerRead(BaseModel):
     name: str
     country: str
     sme_verified: bool
+    ship_from: ShipFrom | None
+    auto_accept: bool
     created_at: datetime
 
 

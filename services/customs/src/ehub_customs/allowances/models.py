@@ -1,4 +1,9 @@
-"""ORM model of the allowance ledger: one row per committed order that counts."""
+"""ORM model of the allowance ledger: one row per order that counts toward a buyer's year.
+
+An entry is ``reserved`` when the order's import declaration is filed (the order may
+still fail), ``confirmed`` once the order is committed, and ``released`` when the order
+is abandoned or returned. The used allowance counts reserved and confirmed entries.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ehub_customs.db import Base
 
+RESERVED = "reserved"
+CONFIRMED = "confirmed"
+RELEASED = "released"
+COUNTED = (RESERVED, CONFIRMED)
+
 
 class AllowanceEntry(Base):
     """An order's value counted against a buyer's yearly allowance in one country."""
@@ -18,6 +28,7 @@ class AllowanceEntry(Base):
     __table_args__ = (
         UniqueConstraint("country", "order_id", name="uq_allowance_country_order"),
         Index("ix_allowance_buyer_year", "country", "buyer_id", "year"),
+        Index("ix_allowance_order", "order_id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -28,5 +39,6 @@ class AllowanceEntry(Base):
     event_id: Mapped[str] = mapped_column(String(64))
     amount: Mapped[Decimal] = mapped_column(Numeric(18, 2))
     currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), default=CONFIRMED, server_default=CONFIRMED)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

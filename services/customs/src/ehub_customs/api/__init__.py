@@ -2,6 +2,11 @@
 
 from fastapi import APIRouter
 
-from ehub_customs.api import allowances, landed_cost, rules
+from ehub_customs.api import allowances, declarations, landed_cost, rules
 
-routers: list[APIRouter] = [landed_cost.router, rules.router, allowances.router]
+routers: list[APIRouter] = [
+    landed_cost.router,
+    rules.router,
+    allowances.router,
+    declarations.router,
+]

@@ -7,7 +7,7 @@ from datetime import date as Date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ehub_core.deps import SessionDep
 from ehub_customs.allowances.service import get_allowance
@@ -22,7 +22,8 @@ class AllowanceRead(BaseModel):
     year: int
     currency: str
     annual_limit: str
-    used: str
+    used: str = Field(description="reserved + confirmed orders of the year")
+    reserved: str = Field(description="the part of used held by orders not yet confirmed")
     remaining: str
     orders: int
     rule_id: str
@@ -49,6 +50,7 @@ async def read_allowance(
         currency=a.currency,
         annual_limit=str(a.annual_limit),
         used=str(a.used),
+        reserved=str(a.reserved),
         remaining=str(a.remaining),
         orders=a.orders,
         rule_id=a.rule_id,

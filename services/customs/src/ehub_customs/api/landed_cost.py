@@ -27,6 +27,11 @@ router = APIRouter(prefix="/v1", tags=["landed cost"])
 async def create_landed_cost(
     body: LandedCostCreate, book: RuleBookDep, ctx: ContextDep
 ) -> JSONResponse:
+    if body.shipping_currency and body.shipping_currency != body.currency:
+        fx = book.fx.rate(
+            body.shipping_currency, body.currency, body.date, field="shipping_currency"
+        )
+        body = body.model_copy(update={"shipping": body.shipping * fx.rate})
     req = body.to_domain()
     used: Decimal | None = None
     rules = book.country(req.destination)

@@ -54,6 +54,12 @@ class LandedCostCreate(BaseModel):
     buyer_currency: str | None = Field(None, pattern=CCY)
     items: list[ItemCreate] = Field(min_length=1, max_length=200)
     shipping: Money = Field(Decimal(0), ge=0, max_digits=18, decimal_places=6)
+    shipping_currency: str | None = Field(
+        None,
+        pattern=CCY,
+        description="currency of `shipping` when it is not `currency` (carriers often price "
+        "in another); converted at the rule book's rate of the quote date",
+    )
     insurance: Money = Field(Decimal(0), ge=0, max_digits=18, decimal_places=6)
     buyer_id: str | None = Field(None, min_length=1, max_length=100)
     seller_sme_verified: bool = False

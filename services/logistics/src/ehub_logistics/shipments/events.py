@@ -108,15 +108,25 @@ async def publish(
     message: Message,
     headers: dict[str, str] | None = None,
 ) -> str:
-    """Write one event to the outbox, keyed by order (else shipment) so it stays ordered."""
+    """Write one event to the outbox, keyed by order (else shipment) so it stays ordered.
+
+    Headers carry ``order_id`` and ``saga_step`` (``ship``, ``return``) when the
+    shipment has them, so the gateway's saga can tell an order's outbound parcel from
+    its return without parsing the payload.
+    """
     key = shipment.order_id or shipment.id
+    routing = {"subject": key, "target_hub": shipment.destination_country}
+    if shipment.order_id:
+        routing["order_id"] = shipment.order_id
+    if shipment.saga_step:
+        routing["saga_step"] = shipment.saga_step
     return await enqueue(
         session,
         topic=topic,
         key=key,
         event_type=message.DESCRIPTOR.name,
         payload=_json(message),
-        headers={"subject": key, "target_hub": shipment.destination_country, **(headers or {})},
+        headers={**routing, **(headers or {})},
     )
 
 

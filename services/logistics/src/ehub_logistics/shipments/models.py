@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -58,8 +59,22 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Shipment(Base):
+    """A booked shipment.
+
+    A shipment booked by the order saga (``BookShipment``, see ``consumers.py``) records
+    the saga step it serves (``saga_step``: ``ship`` for the outbound parcel, ``return``
+    for a return), kept for good. ``saga_slot`` holds the same step while the shipment
+    is the order's live booking for it and is cleared when the shipment is cancelled;
+    the unique index on ``(order_id, saga_slot)`` (migration 0003) lets an order hold
+    one live shipment per step, however many cancelled ones it has, so two concurrent
+    bookings of one step cannot both succeed.
+    """
+
     __tablename__ = "logistics_shipments"
-    __table_args__ = (UniqueConstraint("carrier", "tracking_number"),)
+    __table_args__ = (
+        UniqueConstraint("carrier", "tracking_number"),
+        Index("uq_logistics_shipments_saga_slot", "order_id", "saga_slot", unique=True),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     carrier: Mapped[str] = mapped_column(String(64))
@@ -69,6 +84,8 @@ class Shipment(Base):
     carrier_reference: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(32))
     order_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    saga_step: Mapped[str | None] = mapped_column(String(64))
+    saga_slot: Mapped[str | None] = mapped_column(String(64))
     reference: Mapped[str | None] = mapped_column(String(200))
     origin_country: Mapped[str] = mapped_column(String(2))
     destination_country: Mapped[str] = mapped_column(String(2))

@@ -23,6 +23,11 @@ from ehub_logistics.tracking.mappings import vocabularies
 from ehub_logistics.tracking.statuses import TrackingStatus
 
 
+def label_url(shipment_id: str) -> str:
+    """Where a shipment's PDF label is served (``GET /v1/shipments/{id}/label.pdf``)."""
+    return f"/v1/shipments/{shipment_id}/label.pdf"
+
+
 def _rate(quote: RateQuote, rate_id: str, carrier_name: str) -> dict[str, object]:
     return {
         "rate_id": rate_id,
@@ -110,7 +115,7 @@ def shipment_read(
         transit_days=shipment.transit_days,
         ship_date=shipment.ship_date,
         estimated_delivery=shipment.estimated_delivery,
-        label_url=f"/v1/shipments/{shipment.id}/label.pdf",
+        label_url=label_url(shipment.id),
         label_pdf_base64=base64.b64encode(shipment.label_pdf).decode() if include_label else None,
         timeline=[event_read(r) for r in events if r.applied],
         anomalies=[event_read(r) for r in events if not r.applied],

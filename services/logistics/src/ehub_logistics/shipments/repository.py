@@ -67,6 +67,21 @@ class ShipmentRepository:
         )
         return list((await self.session.scalars(stmt)).all())
 
+    async def holding_saga_step(self, order_id: str, step: str) -> Shipment | None:
+        """The order's live shipment for a saga step (the one holding its slot)."""
+        stmt = select(Shipment).where(Shipment.order_id == order_id, Shipment.saga_slot == step)
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def last_for_saga_step(self, order_id: str, step: str) -> Shipment | None:
+        """The order's most recent shipment booked for a saga step, live or not."""
+        stmt = (
+            select(Shipment)
+            .where(Shipment.order_id == order_id, Shipment.saga_step == step)
+            .order_by(Shipment.created_at.desc(), Shipment.id.desc())
+            .limit(1)
+        )
+        return (await self.session.scalars(stmt)).one_or_none()
+
     async def label(self, shipment_id: str) -> tuple[str, bytes] | None:
         stmt = select(Shipment.tracking_number, Shipment.label_pdf).where(
             Shipment.id == shipment_id

@@ -91,8 +91,13 @@ async def book_shipment(
     publishing: Publishing,
     data: ShipmentCreate,
     now: datetime | None = None,
+    saga_step: str | None = None,
 ) -> tuple[Shipment, list[TrackingEventRecord]]:
-    """Re-price, book with the carrier, print the label, record and publish."""
+    """Re-price, book with the carrier, print the label, record and publish.
+
+    ``saga_step`` is the order saga's step the booking serves (``consumers.py``); the
+    shipment then holds that step's slot of its order until it is cancelled.
+    """
     now = now or datetime.now(UTC)
     if data.shipper.country != data.recipient.country and data.customs is None:
         raise UnprocessableError(
@@ -143,6 +148,8 @@ async def book_shipment(
         carrier_reference=booking.carrier_reference,
         status=TrackingStatus.CREATED.value,
         order_id=data.order_id,
+        saga_step=saga_step,
+        saga_slot=saga_step,
         reference=data.reference,
         origin_country=request.origin.country,
         destination_country=request.destination.country,
@@ -261,6 +268,8 @@ async def cancel_shipment(
     records = [*records, record]
     gained, lost = refold(shipment, records)
     shipment.updated_at = now
+    if shipment.status == TrackingStatus.CANCELLED.value:
+        shipment.saga_slot = None  # the order's saga may book this step again
     await publish_changes(session, shipment, gained, lost, topic=publishing.topic)
     return shipment, records
 

@@ -164,6 +164,10 @@ class OrderPlaced(_message.Message):
     LANDED_COST_FIELD_NUMBER: _builtins.int
     SERVICE_LEVEL_FIELD_NUMBER: _builtins.int
     PLACED_AT_FIELD_NUMBER: _builtins.int
+    BUYER_REF_FIELD_NUMBER: _builtins.int
+    CARRIER_FIELD_NUMBER: _builtins.int
+    CARRIER_SERVICE_FIELD_NUMBER: _builtins.int
+    BUYER_CURRENCY_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     buyer_hub: _builtins.str
     seller_hub: _builtins.str
@@ -175,6 +179,13 @@ class OrderPlaced(_message.Message):
     quote_id: _builtins.str
     service_level: _builtins.str
     """e.g. "standard", "express" """
+    buyer_ref: _builtins.str
+    """the buyer's id, hashed by the buyer's hub (never the id)"""
+    carrier: _builtins.str
+    """the shipping choice the buyer's hub priced"""
+    carrier_service: _builtins.str
+    buyer_currency: _builtins.str
+    """currency of landed_cost"""
     @_builtins.property
     def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___OrderLine]: ...
     @_builtins.property
@@ -198,10 +209,14 @@ class OrderPlaced(_message.Message):
         landed_cost: Global___LandedCost | None = ...,
         service_level: _builtins.str = ...,
         placed_at: _timestamp_pb2.Timestamp | None = ...,
+        buyer_ref: _builtins.str = ...,
+        carrier: _builtins.str = ...,
+        carrier_service: _builtins.str = ...,
+        buyer_currency: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["landed_cost", b"landed_cost", "placed_at", b"placed_at", "ship_to", b"ship_to"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyer_hub", b"buyer_hub", "landed_cost", b"landed_cost", "lines", b"lines", "order_id", b"order_id", "partner_id", b"partner_id", "partner_reference", b"partner_reference", "placed_at", b"placed_at", "quote_id", b"quote_id", "seller_hub", b"seller_hub", "seller_id", b"seller_id", "service_level", b"service_level", "ship_to", b"ship_to"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyer_currency", b"buyer_currency", "buyer_hub", b"buyer_hub", "buyer_ref", b"buyer_ref", "carrier", b"carrier", "carrier_service", b"carrier_service", "landed_cost", b"landed_cost", "lines", b"lines", "order_id", b"order_id", "partner_id", b"partner_id", "partner_reference", b"partner_reference", "placed_at", b"placed_at", "quote_id", b"quote_id", "seller_hub", b"seller_hub", "seller_id", b"seller_id", "service_level", b"service_level", "ship_to", b"ship_to"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -305,3 +320,129 @@ class OrderCancelled(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___OrderCancelled: _TypeAlias = OrderCancelled  # noqa: Y015
+
+@_typing.final
+class OrderCancelRefused(_message.Message):
+    """The seller's hub refuses a buyer's cancellation (the carrier has the parcel already)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    REASON_CODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REFUSED_AT_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    reason_code: _builtins.str
+    """e.g. "picked_up" """
+    reason: _builtins.str
+    @_builtins.property
+    def refused_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        reason_code: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        refused_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["refused_at", b"refused_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_id", b"order_id", "reason", b"reason", "reason_code", b"reason_code", "refused_at", b"refused_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OrderCancelRefused: _TypeAlias = OrderCancelRefused  # noqa: Y015
+
+@_typing.final
+class ReturnLine(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINE_ID_FIELD_NUMBER: _builtins.int
+    PRODUCT_ID_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    line_id: _builtins.str
+    product_id: _builtins.str
+    quantity: _builtins.int
+    def __init__(
+        self,
+        *,
+        line_id: _builtins.str = ...,
+        product_id: _builtins.str = ...,
+        quantity: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["line_id", b"line_id", "product_id", b"product_id", "quantity", b"quantity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReturnLine: _TypeAlias = ReturnLine  # noqa: Y015
+
+@_typing.final
+class ReturnRequested(_message.Message):
+    """The buyer sends goods back: a return shipment booked at the buyer's hub."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    RETURN_ID_FIELD_NUMBER: _builtins.int
+    LINES_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    CARRIER_FIELD_NUMBER: _builtins.int
+    TRACKING_NUMBER_FIELD_NUMBER: _builtins.int
+    REQUESTED_AT_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    return_id: _builtins.str
+    reason: _builtins.str
+    carrier: _builtins.str
+    tracking_number: _builtins.str
+    @_builtins.property
+    def lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReturnLine]: ...
+    @_builtins.property
+    def requested_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        return_id: _builtins.str = ...,
+        lines: _abc.Iterable[Global___ReturnLine] | None = ...,
+        reason: _builtins.str = ...,
+        carrier: _builtins.str = ...,
+        tracking_number: _builtins.str = ...,
+        requested_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["requested_at", b"requested_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["carrier", b"carrier", "lines", b"lines", "order_id", b"order_id", "reason", b"reason", "requested_at", b"requested_at", "return_id", b"return_id", "tracking_number", b"tracking_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReturnRequested: _TypeAlias = ReturnRequested  # noqa: Y015
+
+@_typing.final
+class ReturnReceived(_message.Message):
+    """The seller's hub received the returned goods and restocked them."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_ID_FIELD_NUMBER: _builtins.int
+    RETURN_ID_FIELD_NUMBER: _builtins.int
+    RECEIVED_AT_FIELD_NUMBER: _builtins.int
+    order_id: _builtins.str
+    return_id: _builtins.str
+    @_builtins.property
+    def received_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        order_id: _builtins.str = ...,
+        return_id: _builtins.str = ...,
+        received_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["received_at", b"received_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order_id", b"order_id", "received_at", b"received_at", "return_id", b"return_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReturnReceived: _TypeAlias = ReturnReceived  # noqa: Y015

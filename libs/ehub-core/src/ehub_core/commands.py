@@ -1,0 +1,197 @@
+"""Hub-local commands of the order saga and their replies (docs/orders.md).
+
+The gateway's saga asks a service of its own hub to do one step (reserve stock, file a
+declaration, book a shipment) by writing a *command* to the outbox, on the service's
+command topic. The service's ``consumers.py`` applies it and writes one *reply* to the
+outbox, on the hub's ``saga-replies`` topic. Both are JSON objects; the Kafka key is the
+order id, so one order's commands and replies stay in order.
+
+Delivery is at-least-once, and a command may also be re-sent on purpose: the saga re-sends
+a command whose reply has not arrived in time (the embedded broker forgets what it held
+when it restarts). So a handler is idempotent *by its domain key* (the order id and the
+step), never by the command's event id alone: a repeated command changes nothing and
+answers the same reply again, under the same event id (:func:`reply_id`), which the
+saga's inbox then skips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ehub_core.bus import Message
+from ehub_core.db import Database
+from ehub_core.models import OutboxRecord
+from ehub_core.outbox import enqueue
+
+log = logging.getLogger("ehub.commands")
+
+CATALOG_COMMANDS = "catalog-commands"
+CUSTOMS_COMMANDS = "customs-commands"
+LOGISTICS_COMMANDS = "logistics-commands"
+SAGA_REPLIES = "saga-replies"
+
+COMMAND_FAILED = "CommandFailed"
+_NAMESPACE = uuid.UUID("6f1c2a52-3d8e-4c55-9a0e-5e1b0c9d7a11")
+
+Reply = tuple[str, dict[str, Any]]
+CommandHandler = Callable[[AsyncSession, dict[str, Any]], Awaitable[Reply]]
+
+
+def topic(hub_id: str, stream: str) -> str:
+    """Hub-local topic of a stream, e.g. ``ehub.ca.catalog-commands``."""
+    return f"ehub.{hub_id.lower()}.{stream}"
+
+
+def command_id(order_id: str, step: str, attempt: int = 0) -> str:
+    """The event id of a saga step's command: the same for every re-send of one attempt."""
+    return str(uuid.uuid5(_NAMESPACE, f"cmd:{order_id}:{step}:{attempt}"))
+
+
+def reply_id(cmd_id: str, reply_type: str) -> str:
+    """The event id of a reply: the same however often the command is applied."""
+    return str(uuid.uuid5(_NAMESPACE, f"reply:{cmd_id}:{reply_type}"))
+
+
+def decode(message: Message) -> dict[str, Any]:
+    body = json.loads(message.value)
+    if not isinstance(body, dict):
+        raise ValueError("a command or reply is a JSON object")
+    return body
+
+
+async def send_command(
+    session: AsyncSession,
+    *,
+    hub_id: str,
+    stream: str,
+    command: str,
+    order_id: str,
+    step: str,
+    body: Mapping[str, Any],
+    attempt: int = 0,
+) -> str:
+    """Queue ``command`` for a service of this hub in the caller's transaction."""
+    cmd_id = command_id(order_id, step, attempt)
+    payload = {"order_id": order_id, "step": step, **body}
+    await enqueue(
+        session,
+        topic=topic(hub_id, stream),
+        event_type=command,
+        payload=payload,
+        key=order_id,
+        event_id=cmd_id,
+        headers={"subject": order_id},
+    )
+    return cmd_id
+
+
+async def send_reply(
+    session: AsyncSession,
+    *,
+    hub_id: str,
+    cmd_id: str,
+    order_id: str,
+    step: str,
+    reply_type: str,
+    body: Mapping[str, Any],
+) -> str:
+    payload = {"order_id": order_id, "step": step, "command_id": cmd_id, **body}
+    event_id = reply_id(cmd_id, reply_type)
+    # A command delivered twice answers once: the reply of the first delivery is in the
+    # outbox already (and the relay publishes it again if the broker lost it).
+    if await session.scalar(select(OutboxRecord.id).where(OutboxRecord.event_id == event_id)):
+        return event_id
+    return await enqueue(
+        session,
+        topic=topic(hub_id, SAGA_REPLIES),
+        event_type=reply_type,
+        payload=payload,
+        key=order_id,
+        event_id=event_id,
+        headers={"subject": order_id},
+    )
+
+
+def command_consumer(
+    db: Database,
+    hub_id: str,
+    handlers: Mapping[str, CommandHandler],
+    *,
+    attempts: int = 3,
+    retry_delay: float = 0.5,
+    notify: Callable[[], None] | None = None,
+) -> Callable[[Message], Awaitable[None]]:
+    """A bus handler applying each command in one transaction with its reply.
+
+    A handler returns ``(reply_type, body)``; refusals are ordinary replies (e.g.
+    ``StockRefused``). An unexpected error is retried ``attempts`` times; then the
+    saga gets ``CommandFailed`` with the error, so it can compensate instead of
+    waiting forever. ``notify`` (the relay's) is called after each commit so the reply
+    goes out at once instead of at the relay's next poll.
+    """
+
+    async def handle(message: Message) -> None:
+        command = message.header("event_type") or ""
+        cmd_id = message.header("event_id") or ""
+        handler = handlers.get(command)
+        if handler is None or not cmd_id:
+            log.warning("ignoring %r on %s (no handler or no event id)", command, message.topic)
+            return
+        try:
+            body = decode(message)
+            order_id = str(body["order_id"])
+            step = str(body.get("step", command))
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring malformed %s %s: %s", command, cmd_id, exc)
+            return
+        error: Exception | None = None
+        for attempt in range(attempts):
+            try:
+                async with db.transaction() as session:
+                    reply_type, reply_body = await handler(session, body)
+                    await send_reply(
+                        session,
+                        hub_id=hub_id,
+                        cmd_id=cmd_id,
+                        order_id=order_id,
+                        step=step,
+                        reply_type=reply_type,
+                        body=reply_body,
+                    )
+                if notify is not None:
+                    notify()
+                return
+            except Exception as exc:
+                error = exc
+                log.warning(
+                    "%s %s for order %s failed (attempt %d): %r",
+                    command,
+                    cmd_id,
+                    order_id,
+                    attempt + 1,
+                    exc,
+                )
+                await asyncio.sleep(retry_delay * (attempt + 1))
+        log.error("%s %s for order %s failed for good: %r", command, cmd_id, order_id, error)
+        async with db.transaction() as session:
+            await send_reply(
+                session,
+                hub_id=hub_id,
+                cmd_id=cmd_id,
+                order_id=order_id,
+                step=step,
+                reply_type=COMMAND_FAILED,
+                body={"command": command, "reason": type(error).__name__},
+            )
+        if notify is not None:
+            notify()
+
+    return handle

@@ -1,0 +1,58 @@
+"""Migration 0003 adds the sellers' ship_from/auto_accept and the stock reservations on
+SQLite and Postgres, keeping existing sellers, and goes down again."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+from ehub_core.db import Database
+from ehub_core.migrations import current_revision, upgrade
+
+
+def downgrade_to(connection: sa.Connection, revision: str) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(files("ehub_catalog.migrations")))
+    cfg.attributes["connection"] = connection
+    command.downgrade(cfg, revision)
+
+
+async def inspect(db: Database) -> tuple[set[str], set[str]]:
+    def run(conn: sa.Connection) -> tuple[set[str], set[str]]:
+        insp = sa.inspect(conn)
+        return set(insp.get_table_names()), {c["name"] for c in insp.get_columns("sellers")}
+
+    async with db.engine.connect() as conn:
+        return await conn.run_sync(run)
+
+
+async def test_0003_upgrades_existing_sellers_downgrades_and_upgrades_again(database_url):
+    db = Database(database_url)
+    try:
+        await upgrade(db, "ehub_catalog.migrations", "0002")
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO sellers (id, name, country, sme_verified, created_at) "
+                    "VALUES ('sel_old', 'Old', 'CA', false, CURRENT_TIMESTAMP)"
+                )
+            )
+        await upgrade(db, "ehub_catalog.migrations")
+        assert await current_revision(db) == "0003"
+        tables, columns = await inspect(db)
+        assert "stock_reservations" in tables and {"ship_from", "auto_accept"} <= columns
+        async with db.engine.connect() as conn:
+            row = (await conn.execute(sa.text("SELECT ship_from, auto_accept FROM sellers"))).one()
+        assert row.ship_from is None and not row.auto_accept
+
+        async with db.engine.begin() as conn:
+            await conn.run_sync(downgrade_to, "0002")
+        tables, columns = await inspect(db)
+        assert "stock_reservations" not in tables and not {"ship_from", "auto_accept"} & columns
+        await upgrade(db, "ehub_catalog.migrations")
+        assert await current_revision(db) == "0003"
+    finally:
+        await db.dispose()

@@ -1,0 +1,46 @@
+"""``GET /v1/declarations?order_id=``: an order's customs declarations and decisions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from ehub_core.deps import ReadSessionDep
+from ehub_customs.declarations.models import Declaration
+from ehub_customs.declarations.schemas import DeclarationRead
+from ehub_customs.declarations.service import declarations_for_order
+
+router = APIRouter(prefix="/v1", tags=["declarations"])
+
+
+def declaration_read(d: Declaration) -> DeclarationRead:
+    return DeclarationRead(
+        id=d.id,
+        order_id=d.order_id,
+        phase=d.phase,
+        country=d.country,
+        counterpart_country=d.counterpart_country,
+        decision=d.decision,
+        reason_code=d.reason_code,
+        reason=d.reason,
+        decided_by=d.decided_by,
+        filed_at=d.filed_at,
+        decided_at=d.decided_at,
+        currency=d.currency,
+        total_value=str(d.total_value),
+        lines=d.lines,
+        allowance_reserved=d.allowance_reserved,
+    )
+
+
+@router.get(
+    "/declarations",
+    response_model=list[DeclarationRead],
+    summary="An order's declarations (import and export), each with its decision and reason",
+)
+async def list_declarations(
+    session: ReadSessionDep,
+    order_id: Annotated[str, Query(min_length=1, max_length=100)],
+) -> list[DeclarationRead]:
+    return [declaration_read(d) for d in await declarations_for_order(session, order_id)]

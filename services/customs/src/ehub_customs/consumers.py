@@ -1,0 +1,79 @@
+"""The customs side of the order saga: command handlers (docs/orders.md, "Customs").
+
+Each handler runs in the transaction ``ehub_core.commands.command_consumer`` opens and
+returns ``(reply_type, reply_body)``; the reply is written to the outbox in the same
+transaction. The domain logic is in ``declarations.service`` and ``allowances.service``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ehub_core import commands
+from ehub_core.app import ServiceContext
+from ehub_core.commands import CommandHandler, Reply
+from ehub_customs.allowances.service import confirm_allowance, release_allowance
+from ehub_customs.declarations.service import Decision, file_export, file_import
+from ehub_customs.tariffs.rulebook import RuleBook
+
+FILE_IMPORT = "FileImportDeclaration"
+FILE_EXPORT = "FileExportDeclaration"
+CONFIRM_ALLOWANCE = "ConfirmAllowance"
+RELEASE_ALLOWANCE = "ReleaseAllowance"
+
+IMPORT_DECIDED = "ImportDecided"
+EXPORT_DECIDED = "ExportDecided"
+ALLOWANCE_CONFIRMED = "AllowanceConfirmed"
+ALLOWANCE_RELEASED = "AllowanceReleased"
+
+
+def _decided(d: Decision) -> dict[str, Any]:
+    return {
+        "declaration_id": d.declaration_id,
+        "decision": d.decision,
+        "reason_code": d.reason_code,
+        "reason": d.reason,
+    }
+
+
+async def handle_file_export(session: AsyncSession, body: dict[str, Any]) -> Reply:
+    return EXPORT_DECIDED, _decided(await file_export(session, body))
+
+
+async def handle_confirm_allowance(session: AsyncSession, body: dict[str, Any]) -> Reply:
+    confirmed = await confirm_allowance(session, order_id=str(body["order_id"]))
+    return ALLOWANCE_CONFIRMED, {"confirmed": confirmed}
+
+
+async def handle_release_allowance(session: AsyncSession, body: dict[str, Any]) -> Reply:
+    released = await release_allowance(session, order_id=str(body["order_id"]))
+    return ALLOWANCE_RELEASED, {"released": released}
+
+
+def make_handlers(book: RuleBook) -> dict[str, CommandHandler]:
+    """The handlers by command name; import declarations read the rule book's quotas."""
+
+    async def handle_file_import(session: AsyncSession, body: dict[str, Any]) -> Reply:
+        d = await file_import(session, book, body)
+        return IMPORT_DECIDED, {**_decided(d), "allowance_reserved": d.allowance_reserved}
+
+    return {
+        FILE_IMPORT: handle_file_import,
+        FILE_EXPORT: handle_file_export,
+        CONFIRM_ALLOWANCE: handle_confirm_allowance,
+        RELEASE_ALLOWANCE: handle_release_allowance,
+    }
+
+
+async def start_consumers(app: FastAPI, ctx: ServiceContext) -> None:
+    """Consume this hub's customs commands (after the rule book is loaded)."""
+    hub = ctx.settings.hub_id
+    book: RuleBook = app.state.rulebook
+    ctx.subscribe(
+        [commands.topic(hub, commands.CUSTOMS_COMMANDS)],
+        f"ehub-{hub.lower()}-customs-commands",
+        commands.command_consumer(ctx.db, hub, make_handlers(book)),
+    )

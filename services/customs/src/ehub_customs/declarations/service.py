@@ -1,0 +1,226 @@
+"""File import and export declarations for the order saga and decide them.
+
+A declaration is idempotent by (order id, phase): filing it again returns the stored
+decision and changes nothing. A malformed body is decided ``rejected``
+(``invalid_declaration``, the reason naming the field) and nothing is stored, so the
+saga may file a corrected one. An import declaration claiming a person-year allowance
+reserves it in the ledger, or is ``held`` (``allowance_exceeded``) when the buyer's year
+has no room. Until risk screening exists, every other declaration is cleared by the
+default rule. Services never commit; the caller's transaction does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ehub_core.errors import DomainError
+from ehub_core.ids import new_id
+from ehub_customs.allowances.service import (
+    Reservation,
+    active_quota,
+    allowance_date,
+    reserve_allowance,
+)
+from ehub_customs.declarations.models import (
+    CLEARED,
+    EXPORT,
+    HELD,
+    IMPORT,
+    REJECTED,
+    Declaration,
+)
+from ehub_customs.declarations.repository import DeclarationRepository
+from ehub_customs.declarations.schemas import (
+    ExportDeclarationBody,
+    ImportDeclarationBody,
+    invalid_reason,
+)
+from ehub_customs.fx import minor_quantum
+from ehub_customs.tariffs.rulebook import RuleBook
+
+DECIDED_BY = "rules"
+DEFAULT_RULE = "default_rule"
+DEFAULT_REASON = "no risk rules configured; cleared by the default rule"
+INVALID = "invalid_declaration"
+MAX_TOTAL = Decimal("1e15")
+TOO_LARGE = f"invalid declaration: lines: the total value must be below {MAX_TOTAL:f}"
+ALLOWANCE_EXCEEDED = "allowance_exceeded"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer to a filing: what the saga's reply carries."""
+
+    declaration_id: str | None
+    decision: str
+    reason_code: str
+    reason: str
+    allowance_reserved: bool = False
+
+    @classmethod
+    def of(cls, d: Declaration) -> Decision:
+        return cls(d.id, d.decision, d.reason_code, d.reason, d.allowance_reserved)
+
+    @classmethod
+    def invalid(cls, reason: str) -> Decision:
+        return cls(None, REJECTED, INVALID, reason)
+
+
+async def file_import(
+    session: AsyncSession,
+    book: RuleBook,
+    body: Mapping[str, Any],
+    *,
+    now: datetime | None = None,
+) -> Decision:
+    """File the import declaration of an order (``FileImportDeclaration``)."""
+    repo = DeclarationRepository(session)
+    order_id = str(body.get("order_id", ""))
+    stored = await repo.find(order_id=order_id, phase=IMPORT)
+    if stored is not None:
+        return Decision.of(stored)
+    try:
+        decl = ImportDeclarationBody.model_validate(body)
+    except ValidationError as exc:
+        return Decision.invalid(invalid_reason(exc))
+    if decl.goods_value >= MAX_TOTAL:
+        return Decision.invalid(TOO_LARGE)
+    now = now or datetime.now(UTC)
+    declaration_id = new_id("dcl")
+    decision = Decision(declaration_id, CLEARED, DEFAULT_RULE, DEFAULT_REASON)
+    on = allowance_date(decl.country, now)
+    quota = active_quota(book, decl.country, on) if decl.allowance is not None else None
+    if quota is not None and decl.allowance is not None:
+        if decl.buyer_ref is None:
+            return Decision.invalid(
+                f"invalid declaration: buyer_ref: required to reserve the {decl.country} "
+                f"person-year allowance ({quota.ref.id})"
+            )
+        try:
+            amount = decl.allowance.amount
+            if decl.allowance.currency != quota.currency:
+                fx = book.fx.rate(decl.allowance.currency, quota.currency, on)
+                amount = amount * fx.rate
+        except DomainError as exc:
+            return Decision.invalid(f"invalid declaration: allowance.currency: {exc.detail}")
+        reservation = await reserve_allowance(
+            session,
+            quota,
+            country=decl.country,
+            buyer_id=decl.buyer_ref,
+            order_id=decl.order_id,
+            amount=amount,
+            reference=declaration_id,
+            now=now,
+        )
+        if reservation.exceeded:
+            decision = Decision(declaration_id, HELD, ALLOWANCE_EXCEEDED, exceeded(reservation))
+        else:
+            decision = Decision(
+                declaration_id, CLEARED, DEFAULT_RULE, DEFAULT_REASON, allowance_reserved=True
+            )
+    repo.add(
+        _declaration(
+            decision,
+            order_id=decl.order_id,
+            phase=IMPORT,
+            country=decl.country,
+            counterpart=decl.origin,
+            buyer_ref=decl.buyer_ref,
+            currency=decl.currency,
+            lines=[line.stored() for line in decl.lines],
+            total=decl.goods_value,
+            now=now,
+        )
+    )
+    await session.flush()
+    return decision
+
+
+async def file_export(
+    session: AsyncSession, body: Mapping[str, Any], *, now: datetime | None = None
+) -> Decision:
+    """File the export declaration of an order (``FileExportDeclaration``)."""
+    repo = DeclarationRepository(session)
+    stored = await repo.find(order_id=str(body.get("order_id", "")), phase=EXPORT)
+    if stored is not None:
+        return Decision.of(stored)
+    try:
+        decl = ExportDeclarationBody.model_validate(body)
+    except ValidationError as exc:
+        return Decision.invalid(invalid_reason(exc))
+    if decl.goods_value >= MAX_TOTAL:
+        return Decision.invalid(TOO_LARGE)
+    decision = Decision(new_id("dcl"), CLEARED, DEFAULT_RULE, DEFAULT_REASON)
+    repo.add(
+        _declaration(
+            decision,
+            order_id=decl.order_id,
+            phase=EXPORT,
+            country=decl.country,
+            counterpart=decl.destination,
+            buyer_ref=None,
+            currency=decl.currency,
+            lines=[line.stored() for line in decl.lines],
+            total=decl.goods_value,
+            now=now or datetime.now(UTC),
+        )
+    )
+    await session.flush()
+    return decision
+
+
+async def declarations_for_order(session: AsyncSession, order_id: str) -> Sequence[Declaration]:
+    return await DeclarationRepository(session).for_order(order_id)
+
+
+def exceeded(r: Reservation) -> str:
+    """The reason of an ``allowance_exceeded`` hold: the rule, the figures, the source."""
+    rule, ccy = r.rule, r.rule.currency
+    source = rule.ref.source_title + (f", {rule.ref.source_url}" if rule.ref.source_url else "")
+    return (
+        f"the order's {r.amount} {ccy} would take the buyer's {r.year} allowance over the "
+        f"annual limit of {rule.annual_limit} {ccy} per person ({r.used} {ccy} already "
+        f"used); rule {rule.ref.id} ({rule.name}); source: {source}"
+    )
+
+
+def _declaration(
+    decision: Decision,
+    *,
+    order_id: str,
+    phase: str,
+    country: str,
+    counterpart: str,
+    buyer_ref: str | None,
+    currency: str,
+    lines: list[dict[str, Any]],
+    total: Decimal,
+    now: datetime,
+) -> Declaration:
+    assert decision.declaration_id is not None
+    return Declaration(
+        id=decision.declaration_id,
+        order_id=order_id,
+        phase=phase,
+        country=country,
+        counterpart_country=counterpart,
+        buyer_ref=buyer_ref,
+        currency=currency,
+        lines=lines,
+        total_value=total.quantize(minor_quantum(currency), rounding=ROUND_HALF_UP),
+        allowance_reserved=decision.allowance_reserved,
+        decision=decision.decision,
+        reason_code=decision.reason_code,
+        reason=decision.reason,
+        decided_by=DECIDED_BY,
+        filed_at=now,
+        decided_at=now,
+    )

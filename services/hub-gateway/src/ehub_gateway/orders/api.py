@@ -1,0 +1,145 @@
+"""Order routes: partners at ``/v1/orders``; the seller's hub's live offers for peers at
+``/federation/v1/offers`` (signed both ways)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from ehub_core.deps import ReadSessionDep, SessionDep
+from ehub_core.errors import UnprocessableError
+from ehub_core.idempotency import IdempotencyKey
+from ehub_core.nonce_store import SqlNonceStore
+from ehub_gateway.api.federation import authenticate, signed
+from ehub_gateway.orders import service
+from ehub_gateway.orders.offers import OfferRequest, build_offer
+from ehub_gateway.orders.schemas import OrderCreate, OrderPage, OrderRead, ReasonIn
+from ehub_gateway.orders.service import Orders
+
+router = APIRouter(prefix="/v1/orders", tags=["orders"])
+peer_router = APIRouter(tags=["federation"])
+
+
+async def get_orders(request: Request) -> Orders:
+    orders: Orders = request.app.state.orders
+    return orders
+
+
+OrdersDep = Annotated[Orders, Depends(get_orders)]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=OrderRead,
+    summary="Place a cross-border order at the buyer's hub",
+    description="Prices the order on the seller hub's live offer (stock, price, rates) and "
+    "this hub's customs (landed cost, lane, de minimis), records it with its import "
+    "pre-declaration, and answers 201 with the landed-cost breakdown, status `placed`. "
+    "The rest travels as events: see `GET /v1/orders/{id}`.",
+)
+async def place_order(
+    data: OrderCreate, orders: OrdersDep, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    outcome = await service.place_order(orders, data, idempotency_key)
+    headers = {"Location": f"/v1/orders/{outcome.body['id']}"}
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
+
+
+@router.get("/{order_id}", response_model=OrderRead, summary="An order and its timeline")
+async def read_order(order_id: str, session: ReadSessionDep) -> OrderRead:
+    return await service.read_order(session, await service.get_order(session, order_id))
+
+
+@router.get("", response_model=OrderPage, summary="Orders at this hub, newest first")
+async def list_orders(
+    session: ReadSessionDep,
+    state: Annotated[str | None, Query(pattern=r"^[a-z_]{1,24}$")] = None,
+    role: Literal["buyer", "seller"] | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    cursor: Annotated[str | None, Query(pattern=r"^ord_[0-9a-f]{32}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> OrderPage:
+    items, next_cursor = await service.list_orders(
+        session,
+        state=state,
+        role=role,
+        created_after=created_after,
+        created_before=created_before,
+        cursor=cursor,
+        limit=limit,
+    )
+    return OrderPage(items=items, next_cursor=next_cursor)
+
+
+async def _request(
+    orders: Orders, session: SessionDep, order_id: str, what: str, body: ReasonIn | None
+) -> OrderRead:
+    order = await service.request(orders, session, order_id, what, body.reason if body else None)
+    await session.flush()
+    return await service.read_order(session, order)
+
+
+@router.post("/{order_id}/accept", response_model=OrderRead, summary="The seller accepts")
+async def accept(order_id: str, orders: OrdersDep, session: SessionDep) -> OrderRead:
+    return await _request(orders, session, order_id, "accept", None)
+
+
+@router.post("/{order_id}/reject", response_model=OrderRead, summary="The seller rejects")
+async def reject(
+    order_id: str, orders: OrdersDep, session: SessionDep, body: ReasonIn | None = None
+) -> OrderRead:
+    return await _request(orders, session, order_id, "reject", body)
+
+
+@router.post(
+    "/{order_id}/cancel",
+    response_model=OrderRead,
+    summary="The buyer cancels (before the carrier has the parcel)",
+)
+async def cancel(
+    order_id: str, orders: OrdersDep, session: SessionDep, body: ReasonIn | None = None
+) -> OrderRead:
+    return await _request(orders, session, order_id, "cancel", body)
+
+
+@peer_router.post(
+    "/federation/v1/offers",
+    summary="The seller hub's live offer for an order: products, stock, rates (signed)",
+)
+async def offers(request: Request, orders: OrdersDep) -> Response:
+    fed = orders.fed
+    body = await request.body()
+    async with orders.saga.db.transaction() as session:
+        await authenticate(request, SqlNonceStore(session), fed, body)
+    try:
+        wanted = OfferRequest.model_validate_json(body)
+    except ValidationError as exc:
+        raise UnprocessableError(
+            "Invalid offer request",
+            errors=[
+                {
+                    "loc": list(e["loc"]),
+                    "field": ".".join(map(str, e["loc"])),
+                    "msg": e["msg"],
+                    "type": e["type"],
+                }
+                for e in exc.errors()
+            ],
+        ) from None
+    settings = fed.settings
+    offer = await build_offer(
+        orders.services,
+        catalog=str(settings.catalog_url).rstrip("/"),
+        logistics=str(settings.logistics_url).rstrip("/"),
+        request=wanted,
+    )
+    return signed(request, fed, 200, json.dumps(offer).encode(), "application/json")

@@ -1,0 +1,49 @@
+"""Start and stop the order machinery with the gateway."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from fastapi import FastAPI
+
+from ehub_core.app import ServiceContext
+from ehub_gateway.orders.service import Orders
+from ehub_gateway.saga.runner import Saga
+from ehub_gateway.settings import GatewaySettings
+
+
+async def start_orders(app: FastAPI, ctx: ServiceContext) -> None:
+    settings = ctx.settings
+    assert isinstance(settings, GatewaySettings)
+    fed = app.state.fed
+    relay = ctx.relay
+
+    def notify() -> None:
+        # New outbox rows (commands) and federation rows (events to the peer) go out now.
+        if relay is not None:
+            relay.notify()
+        fed.delivery.notify()
+
+    saga = Saga(
+        ctx.db,
+        settings.hub_id,
+        fed.keyring.active_key,
+        notify=notify,
+        resend_after=settings.saga_resend_after,
+        accept_window=settings.order_accept_window,
+    )
+    ctx.subscribe(saga.topics, f"ehub-{settings.hub_id.lower()}-gateway-orders", saga.handle)
+    services = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
+    app.state.orders = Orders(
+        fed=fed, saga=saga, services=services, offer_budget=settings.order_offer_budget
+    )
+    ctx.tasks.append(asyncio.create_task(saga.run(), name="order-saga-timer"))
+
+
+async def stop_orders(app: FastAPI, ctx: ServiceContext) -> None:
+    orders: Orders | None = getattr(app.state, "orders", None)
+    if orders is None:
+        return
+    orders.saga.stop()
+    await orders.services.aclose()

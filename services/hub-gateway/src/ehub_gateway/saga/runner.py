@@ -1,0 +1,454 @@
+"""The saga runner: turns what reaches the gateway into order transitions.
+
+Three sources, one consumer group, one inbox (``orders-saga``), one transaction per
+message (inbox row, order update, timeline step, the actions' outbox rows):
+
+- replies of this hub's services on ``ehub.<hub>.saga-replies`` (JSON);
+- peers' events, republished by federation ingest on ``ehub.<hub>.orders|customs|
+  shipments`` (signed envelopes, verified at ingest);
+- this hub's carrier tracking on ``ehub.<hub>.shipments`` (JSON from logistics), which
+  the seller's hub also relays to the buyer's hub.
+
+A timer re-sends commands whose reply is late (their handlers are idempotent) and rejects
+orders the seller left unanswered past their deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
+from google.protobuf.message import DecodeError
+from google.protobuf.message import Message as ProtoMessage
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ehub_core import commands
+from ehub_core.bus import Message
+from ehub_core.db import Database
+from ehub_core.envelope import PAYLOAD_TYPES, read_unverified
+from ehub_core.inbox import consume_once
+from ehub_core.proto.ehub.v1 import customs_pb2, logistics_pb2, orders_pb2
+from ehub_core.signing import SignatureError
+from ehub_gateway.orders.models import Order, OrderStep, SagaCommand
+from ehub_gateway.saga import actions
+from ehub_gateway.saga.machine import TERMINAL, Action, Role, State, step
+
+log = logging.getLogger("ehub.gateway.saga")
+
+INBOX = "orders-saga"
+PEER_STREAMS = ("orders", "customs", "shipments")
+PROTOBUF = "application/x-protobuf"
+# Tracking statuses that are not the parcel moving towards the buyer.
+NOT_MOVING = {
+    logistics_pb2.SHIPMENT_STATUS_UNSPECIFIED,
+    logistics_pb2.SHIPMENT_STATUS_PENDING,
+    logistics_pb2.SHIPMENT_STATUS_CANCELLED,
+    logistics_pb2.SHIPMENT_STATUS_DELIVERED,  # DeliveryConfirmed carries delivery
+}
+
+
+class Saga:
+    def __init__(
+        self,
+        db: Database,
+        hub_id: str,
+        key: Callable[[], Any],
+        *,
+        notify: Callable[[], None] = lambda: None,
+        resend_after: float = 10.0,
+        accept_window: float = 86400.0,
+    ) -> None:
+        self.db = db
+        self.hub = hub_id
+        self.key = key  # the hub's active signing key, looked up when used
+        self.notify = notify
+        self.resend_after = resend_after
+        self.accept_window = accept_window
+        self._stop = asyncio.Event()
+
+    @property
+    def topics(self) -> list[str]:
+        own = [commands.topic(self.hub, s) for s in PEER_STREAMS]
+        return [*own, commands.topic(self.hub, commands.SAGA_REPLIES)]
+
+    # -- one message ------------------------------------------------------------------
+
+    async def handle(self, message: Message) -> None:
+        event_id = message.header("event_id")
+        if not event_id:
+            return
+        try:
+            async with self.db.transaction() as session:
+                if not await consume_once(session, event_id=event_id, consumer=INBOX):
+                    return
+                if message.topic.endswith("." + commands.SAGA_REPLIES):
+                    await self._reply(session, message)
+                elif (message.header("content-type") or "").startswith(PROTOBUF):
+                    await self._peer_event(session, message, event_id)
+                elif message.topic.endswith(".shipments"):
+                    await self._local_tracking(session, message, event_id)
+        except (ValueError, KeyError, TypeError, DecodeError, ParseError, SignatureError) as exc:
+            # A message we cannot read is skipped (logged), not retried forever.
+            log.warning("saga skipped %s on %s: %r", event_id, message.topic, exc)
+            return
+        self.notify()
+
+    async def _load(self, session: AsyncSession, order_id: str) -> Order | None:
+        stmt = select(Order).where(Order.id == order_id)
+        if self.db.is_postgres:
+            stmt = stmt.with_for_update()
+        return (await session.execute(stmt)).scalar_one_or_none()
+
+    async def apply(
+        self,
+        session: AsyncSession,
+        order: Order,
+        event: str,
+        *,
+        what: str,
+        hub: str,
+        detail: dict[str, Any],
+        event_id: str | None = None,
+    ) -> bool:
+        """Feed ``event`` to the machine; record the step; run its actions. True if the
+        table had an entry (the state may stay the same)."""
+        found = step(Role(order.role), State(order.state), event)
+        now = datetime.now(UTC)
+        if found is not None:
+            order.state = found.to
+            order.updated_at = now
+        session.add(
+            OrderStep(
+                order_id=order.id,
+                at=now,
+                hub=hub,
+                what=what,
+                state=order.state,
+                detail={**detail, **({} if found else {"effect": "none"})},
+                event_id=event_id,
+            )
+        )
+        if found is not None:
+            for action in found.actions:
+                await self.act(session, order, action)
+        return found is not None
+
+    async def act(self, session: AsyncSession, order: Order, action: Action) -> None:
+        if action in actions.COMMANDS:
+            await actions.send(session, order, action, hub_id=self.hub)
+        else:
+            await actions.tell_peer(session, order, action, hub_id=self.hub, key=self.key())
+
+    # -- replies of this hub's services ------------------------------------------------
+
+    async def _reply(self, session: AsyncSession, message: Message) -> None:
+        body = commands.decode(message)
+        reply = message.header("event_type") or ""
+        order = await self._load(session, str(body["order_id"]))
+        if order is None:
+            log.warning("reply %s for unknown order %s", reply, body["order_id"])
+            return
+        row = (
+            await session.execute(
+                select(SagaCommand).where(
+                    SagaCommand.order_id == order.id, SagaCommand.step == str(body["step"])
+                )
+            )
+        ).scalar_one_or_none()
+        if row is None or row.done_at is not None:
+            return  # an answer to a re-sent command we already have
+        row.done_at = datetime.now(UTC)
+        event, detail = self._reply_input(order, reply, body)
+        await self.apply(session, order, event, what=reply, hub=self.hub, detail=detail)
+
+    def _reply_input(
+        self, order: Order, reply: str, body: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        detail = {k: v for k, v in body.items() if k not in ("order_id", "command_id", "lines")}
+        if reply in ("ImportDecided", "ExportDecided"):
+            phase = "import" if reply == "ImportDecided" else "export"
+            decision = str(body["decision"])
+            order.declarations = {
+                **order.declarations,
+                phase: {
+                    "declaration_id": body.get("declaration_id", ""),
+                    "decision": decision,
+                    "reason_code": body.get("reason_code", ""),
+                    "reason": body.get("reason", ""),
+                    "decided_by": body.get("decided_by", "rules"),
+                    "country": self.hub,
+                },
+            }
+            if decision != "cleared":
+                order.reason = f"{phase}_{decision}: {body.get('reason', '')}"
+            return f"{reply}:{decision}", detail
+        if reply == "StockReserved":
+            order.seller = {
+                "ship_from": body.get("ship_from"),
+                "auto_accept": bool(body.get("auto_accept")),
+            }
+            order.accept_by = datetime.now(UTC) + timedelta(seconds=self.accept_window)
+            return f"StockReserved:{'auto' if body.get('auto_accept') else 'manual'}", detail
+        if reply in ("StockRefused", "ShipmentRefused", "CommandFailed"):
+            order.reason = f"{body.get('reason_code', 'failed')}: {body.get('reason', '')}"
+        if reply == "ShipmentReady":
+            order.shipment = {
+                k: body.get(k)
+                for k in (
+                    "shipment_id",
+                    "carrier",
+                    "service",
+                    "tracking_number",
+                    "label_url",
+                    "estimated_delivery",
+                )
+            }
+        return reply, detail
+
+    # -- peers' events ----------------------------------------------------------------
+
+    async def _peer_event(self, session: AsyncSession, message: Message, event_id: str) -> None:
+        env = read_unverified(message.value)  # verified at ingest, before republication
+        cls = PAYLOAD_TYPES.get(env.type)
+        if cls is None or env.target_hub != self.hub:
+            return
+        payload = cls.FromString(env.payload)
+        source = env.source_hub
+        if isinstance(payload, orders_pb2.OrderPlaced):
+            await self._order_arrived(session, payload, source, event_id)
+            return
+        order_id = getattr(payload, "order_id", "") or env.subject
+        order = await self._load(session, order_id)
+        if order is None or actions.peer_of(order) != source:
+            # Only the order's other hub may speak of it; anything else is dropped.
+            log.warning("%s from %s about order %s ignored", env.type, source, order_id)
+            return
+        event = env.type
+        if isinstance(payload, logistics_pb2.ShipmentEvent):
+            event = "moving" if payload.status not in NOT_MOVING else "tracked"
+        if isinstance(payload, logistics_pb2.ShipmentBooked):
+            order.shipment = {
+                "shipment_id": payload.shipment_id,
+                "carrier": payload.carrier,
+                "tracking_number": payload.tracking_number,
+                "label_at_seller_hub": payload.label_ref,
+            }
+        if isinstance(payload, orders_pb2.OrderRejected):
+            order.reason = f"{payload.reason_code}: {payload.reason}"
+        if isinstance(payload, customs_pb2.ClearanceDecided):
+            phase = "import" if payload.phase == customs_pb2.CLEARANCE_PHASE_IMPORT else "export"
+            order.declarations = {
+                **order.declarations,
+                phase: {
+                    "declaration_id": payload.declaration_id,
+                    "decision": customs_pb2.ClearanceDecision.Name(payload.decision)
+                    .removeprefix("CLEARANCE_DECISION_")
+                    .lower(),
+                    "reason_code": payload.reason_code,
+                    "reason": payload.reason,
+                    "decided_by": payload.decided_by,
+                    "country": payload.country,
+                },
+            }
+        await self.apply(
+            session,
+            order,
+            event,
+            what=env.type,
+            hub=source,
+            detail=_detail(payload),
+            event_id=env.event_id,
+        )
+
+    async def _order_arrived(
+        self, session: AsyncSession, placed: orders_pb2.OrderPlaced, source: str, event_id: str
+    ) -> None:
+        if placed.buyer_hub != source or placed.seller_hub != self.hub:
+            log.warning("OrderPlaced %s from %s names other hubs; ignored", placed.order_id, source)
+            return
+        if await session.get(Order, placed.order_id) is not None:
+            return
+        now = datetime.now(UTC)
+        lc = placed.landed_cost
+        seller_ccy = placed.lines[0].unit_price.currency if placed.lines else ""
+        order = Order(
+            id=placed.order_id,
+            role=Role.SELLER,
+            state=State.RESERVING,
+            buyer_hub=placed.buyer_hub,
+            seller_hub=placed.seller_hub,
+            seller_id=placed.seller_id,
+            partner_reference=placed.partner_reference or None,
+            buyer_ref=placed.buyer_ref,
+            identity_ref=None,
+            ship_to={
+                "name": placed.ship_to.name,
+                "street": list(placed.ship_to.lines),
+                "city": placed.ship_to.city,
+                "state": placed.ship_to.region or None,
+                "postal_code": placed.ship_to.postal_code or None,
+                "country": placed.ship_to.country,
+                "phone": placed.ship_to.phone or None,
+                "email": placed.ship_to.email or None,
+            },
+            lines=[
+                {
+                    "line_id": x.line_id,
+                    "product_id": x.product_id,
+                    "title": x.title,
+                    "hs_code": x.hs_code,
+                    "origin_country": x.origin_country,
+                    "quantity": x.quantity,
+                    "unit_price": x.unit_price.amount,
+                    "weight_kg": str(x.unit_weight_grams / 1000),
+                }
+                for x in placed.lines
+            ],
+            currency=placed.buyer_currency or lc.total.currency,
+            seller_currency=seller_ccy,
+            money={
+                k: getattr(lc, k).amount
+                for k in ("goods", "shipping", "duty", "excise", "vat", "fees", "total")
+            },
+            shipping={
+                "carrier": placed.carrier,
+                "service": placed.carrier_service,
+                "service_level": placed.service_level,
+            },
+            shipment=None,
+            declarations={},
+            seller=None,
+            reason=None,
+            accept_by=None,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(order)
+        session.add(
+            OrderStep(
+                order_id=order.id,
+                at=now,
+                hub=source,
+                what="OrderPlaced",
+                state=order.state,
+                detail={"lines": len(order.lines), "total": order.money["total"]},
+                event_id=event_id,
+            )
+        )
+        await self.act(session, order, Action.RESERVE_STOCK)
+
+    # -- this hub's carrier tracking ------------------------------------------------------
+
+    async def _local_tracking(self, session: AsyncSession, message: Message, event_id: str) -> None:
+        kind = message.header("event_type") or ""
+        cls = {
+            "ShipmentBooked": logistics_pb2.ShipmentBooked,
+            "ShipmentEvent": logistics_pb2.ShipmentEvent,
+            "DeliveryConfirmed": logistics_pb2.DeliveryConfirmed,
+        }.get(kind)
+        if cls is None:
+            return
+        payload: ProtoMessage = ParseDict(
+            json.loads(message.value), cls(), ignore_unknown_fields=True
+        )
+        order_id = getattr(payload, "order_id", "")
+        if not order_id:
+            return
+        order = await self._load(session, order_id)
+        if order is None or order.role != Role.SELLER:
+            return  # not an order this hub sells (e.g. a shipment booked directly)
+        if isinstance(payload, logistics_pb2.ShipmentEvent):
+            event = "moving" if payload.status not in NOT_MOVING else "tracked"
+        elif isinstance(payload, logistics_pb2.DeliveryConfirmed):
+            event = "DeliveryConfirmed"
+        else:
+            event = "booked"
+        await self.apply(
+            session,
+            order,
+            event,
+            what=kind,
+            hub=self.hub,
+            detail=_detail(payload),
+            event_id=event_id,
+        )
+        await actions.forward(session, order, payload, key=self.key())
+
+    # -- timers -------------------------------------------------------------------------
+
+    async def tick(self, now: datetime | None = None) -> int:
+        """Re-send late commands; reject orders past their acceptance deadline."""
+        now = now or datetime.now(UTC)
+        done = 0
+        late = now - timedelta(seconds=self.resend_after)
+        async with self.db.transaction() as session:
+            rows = (
+                (
+                    await session.execute(
+                        select(SagaCommand)
+                        .where(SagaCommand.done_at.is_(None), SagaCommand.sent_at < late)
+                        .limit(200)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for row in rows:
+                await actions.resend(session, row, hub_id=self.hub)
+                done += 1
+            expired = (
+                (
+                    await session.execute(
+                        select(Order)
+                        .where(
+                            Order.state == State.AWAITING_ACCEPTANCE,
+                            Order.accept_by.is_not(None),
+                            Order.accept_by < now,
+                        )
+                        .limit(200)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for order in expired:
+                order.reason = "seller_timeout: the seller did not answer in time"
+                await self.apply(
+                    session, order, "deadline", what="deadline", hub=self.hub, detail={}
+                )
+                done += 1
+        if done:
+            self.notify()
+        return done
+
+    async def run(self, interval: float = 1.0) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), interval)
+            if self._stop.is_set():
+                return
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("saga timer failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _detail(payload: ProtoMessage) -> dict[str, Any]:
+    d = MessageToDict(payload, preserving_proto_field_name=True)
+    d.pop("order_id", None)
+    d.pop("lines", None)
+    return d
+
+
+def is_terminal(order: Order) -> bool:
+    return State(order.state) in TERMINAL
