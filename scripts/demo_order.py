@@ -89,7 +89,10 @@ def main() -> int:
                     states[hub] = r.json()["state"]
             if (
                 states
-                and all(s in ("delivered", "cancelled", "rejected") for s in states.values())
+                and all(
+                    s in ("delivered", "cancelled", "rejected", "returned", "undelivered")
+                    for s in states.values()
+                )
                 and len(states) == 2
             ):
                 print(f"done: {states}")

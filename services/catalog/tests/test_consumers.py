@@ -431,12 +431,6 @@ async def test_refusal_commits_its_reply_and_no_stock_change(shop):
     assert await stock(shop) == {"prd_a": 5, "prd_b": 2, "prd_c": 9}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ehub_core.commands.send_reply enqueues the reply under its fixed event id "
-    "(reply_id) again; ehub_outbox.event_id is unique, so the repeat fails three times "
-    "and answers CommandFailed. Remove this mark once a repeated reply is skipped.",
-)
 async def test_redelivered_command_answers_the_same_reply_again(shop):
     handle = commands.command_consumer(shop, "CA", HANDLERS, retry_delay=0.01)
     message = command_message("CA", "ReserveStock", reserve("ord_1", ("prd_a", 2)))

@@ -155,12 +155,6 @@ async def test_a_repeated_booking_answers_the_same_shipment_without_booking_agai
     assert carrier("postal").active() == []
 
 
-@pytest.mark.xfail(
-    reason="ehub_core.commands.send_reply re-enqueues the reply under the same event id; "
-    "ehub_outbox.event_id is unique, so a redelivered command fails and the saga gets "
-    "CommandFailed (fix belongs in ehub_core.commands)",
-    strict=False,
-)
 async def test_a_redelivered_command_answers_the_same_reply(app, command, booking, outbox):
     order_id = order()
     first = await command("BookShipment", booking(), order_id=order_id, step="ship")

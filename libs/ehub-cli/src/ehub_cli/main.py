@@ -108,16 +108,20 @@ def network_up(
 
 @network_app.command("status")
 def network_status(var_dir: VarDir = Path("var")) -> None:
-    """Show each service of the running network and its /readyz status."""
+    """Show each service of the running network: /readyz status, pid and restarts."""
     try:
         manifest, rows = status(var_dir)
     except FileNotFoundError:
         typer.echo(f"no network running ({var_dir / 'network.json'} not found)", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"broker {manifest['broker']['bootstrap']}")
-    for hub, name, url, code in rows:
-        typer.echo(f"{hub} {name:<10} {url:<28} readyz={code}")
-    if any(code != 200 for *_, code in rows):
+    for r in rows:
+        restarting = "  (restarting)" if r.state == "restarting" else ""
+        typer.echo(
+            f"{r.hub} {r.service:<10} {r.url:<28} readyz={r.readyz!s:<4} pid={r.pid!s:<8} "
+            f"restarts={r.restarts}{restarting}"
+        )
+    if any(r.readyz != 200 for r in rows):
         raise typer.Exit(1)
 
 

@@ -2,8 +2,13 @@
 uvicorn processes, each hub on its own loopback address (127.0.0.2, 127.0.0.3, ...).
 
 The supervisor writes every URL to ``<var>/network.json`` and stops all children on
-SIGINT/SIGTERM (or when one of them dies); children also get SIGTERM from the kernel if
-the supervisor itself is killed, so no process is left behind.
+SIGINT/SIGTERM; children also get SIGTERM from the kernel if the supervisor itself is
+killed, so no process is left behind.
+
+A service that dies while the network runs is started again with the same command,
+environment and port, after a back-off of 0.5 s doubling up to 10 s (back to 0.5 s once
+a process has lived 60 s). Its events wait in its outbox meanwhile; the manifest records
+each service's ``pid``, ``restarts`` and ``state`` (``running`` or ``restarting``).
 """
 
 from __future__ import annotations
@@ -30,6 +35,12 @@ from ehub_core.settings import load_settings
 from ehub_gateway.federation.trust import add_peer
 from ehub_gateway.settings import GatewaySettings
 
+# Restart back-off: the first restart waits RESTART_DELAY_MIN, each quick death doubles
+# the wait up to RESTART_DELAY_MAX; a process that lived RESTART_RESET_AFTER resets it.
+RESTART_DELAY_MIN = 0.5
+RESTART_DELAY_MAX = 10.0
+RESTART_RESET_AFTER = 60.0
+
 
 @dataclass
 class ServiceProcess:
@@ -38,6 +49,8 @@ class ServiceProcess:
     host: str
     port: int
     pid: int | None = None
+    restarts: int = 0
+    state: str = "running"  # running | restarting
 
     @property
     def url(self) -> str:
@@ -160,14 +173,43 @@ def seed_demo(plan: NetworkPlan) -> dict[str, Any]:
     return demo
 
 
+@dataclass
+class Child:
+    """One supervised service: its current process and its restart bookkeeping."""
+
+    svc: ServiceProcess
+    proc: subprocess.Popen[bytes]
+    started_at: float  # time.monotonic() of the current process's start
+    delay: float = 0.0  # the last restart's back-off (0: none yet)
+    restart_at: float | None = None  # when a dead process is started again
+
+
+def describe_exit(returncode: int) -> str:
+    """``exit code 1`` or ``signal SIGKILL``, from a Popen return code."""
+    if returncode < 0:
+        try:
+            return f"signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"signal {-returncode}"
+    return f"exit code {returncode}"
+
+
+def next_delay(previous: float, uptime: float) -> float:
+    """The back-off before restarting a process that died after ``uptime`` seconds."""
+    if previous <= 0 or uptime >= RESTART_RESET_AFTER:
+        return RESTART_DELAY_MIN
+    return min(previous * 2, RESTART_DELAY_MAX)
+
+
 class Supervisor:
     def __init__(self, plan: NetworkPlan, *, log_dir: Path | None = None) -> None:
         self.plan = plan
         self.log_dir = log_dir or plan.var_dir / "logs"
         self.broker: EmbeddedBroker | None = None
         self.bootstrap = os.environ.get("EHUB_KAFKA_BOOTSTRAP") or None
-        self.procs: list[tuple[ServiceProcess, subprocess.Popen[bytes]]] = []
+        self.children: list[Child] = []
         self._stopping = False
+        self._signalled: int | None = None
         self.internal_token = os.environ.get("EHUB_INTERNAL_TOKEN") or secrets.token_urlsafe(24)
         self.fingerprints: dict[str, str] = {}
         self.demo: dict[str, Any] = {}
@@ -182,7 +224,19 @@ class Supervisor:
             ring, _ = init_hub(self._gateway_settings(hub))
             self.fingerprints[hub] = ring.active_key().fingerprint
         for svc in self.plan.services:
-            log = (self.log_dir / f"{svc.hub.lower()}-{svc.service}.log").open("ab")
+            self.children.append(Child(svc, self._spawn(svc), time.monotonic()))
+        self._wait_ready(ready_timeout)
+        self._peer_hubs()
+        self.demo = seed_demo(self.plan)
+        self.write_manifest()
+
+    def log_path(self, svc: ServiceProcess) -> Path:
+        return self.log_dir / f"{svc.hub.lower()}-{svc.service}.log"
+
+    def _spawn(self, svc: ServiceProcess) -> subprocess.Popen[bytes]:
+        """Start ``svc``'s process (the same command, environment and port every time)."""
+        log = self.log_path(svc).open("ab")
+        try:
             proc = subprocess.Popen(
                 [
                     sys.executable,
@@ -200,13 +254,11 @@ class Supervisor:
                 stderr=subprocess.STDOUT,
                 preexec_fn=_die_with_parent,
             )
+        finally:
             log.close()
-            svc.pid = proc.pid
-            self.procs.append((svc, proc))
-        self._wait_ready(ready_timeout)
-        self._peer_hubs()
-        self.demo = seed_demo(self.plan)
-        self.write_manifest()
+        svc.pid = proc.pid
+        svc.state = "running"
+        return proc
 
     def _gateway_settings(self, hub: str) -> GatewaySettings:
         return load_settings(
@@ -238,14 +290,14 @@ class Supervisor:
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        pending = {svc.url: svc for svc, _ in self.procs}
+        pending = {c.svc.url: c.svc for c in self.children}
         with httpx.Client(timeout=2.0) as client:
             while pending and time.monotonic() < deadline:
-                for svc, proc in self.procs:
-                    if proc.poll() is not None:
+                for c in self.children:
+                    if c.proc.poll() is not None:
                         raise RuntimeError(
-                            f"{svc.hub} {svc.service} exited with code {proc.returncode}; "
-                            f"see {self.log_dir / f'{svc.hub.lower()}-{svc.service}.log'}"
+                            f"{c.svc.hub} {c.svc.service} exited "
+                            f"({describe_exit(c.proc.returncode)}); see {self.log_path(c.svc)}"
                         )
                 for url in list(pending):
                     with contextlib.suppress(httpx.HTTPError):
@@ -277,55 +329,90 @@ class Supervisor:
         }
 
     def write_manifest(self) -> Path:
+        """Write ``network.json`` whole (a reader never sees half of it)."""
         path = self.plan.var_dir / "network.json"
+        tmp = path.with_name(path.name + ".tmp")
         # It holds the internal token: readable by the operator only.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(json.dumps(self.manifest(), indent=2) + "\n")
+        os.replace(tmp, path)
         return path
 
-    def wait(self) -> int:
-        """Block until a signal or a child's death; return the exit code to use."""
-        stop = {"sig": None}
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self._signalled = signum
 
-        def _on_signal(signum: int, _frame: object) -> None:
-            stop["sig"] = signum  # type: ignore[assignment]
-
-        signal.signal(signal.SIGINT, _on_signal)
-        signal.signal(signal.SIGTERM, _on_signal)
-        while stop["sig"] is None:
-            for svc, proc in self.procs:
-                if proc.poll() is not None:
-                    print(
-                        f"{svc.hub} {svc.service} exited ({proc.returncode}); stopping", flush=True
-                    )
-                    return 1
-            time.sleep(0.2)
+    def wait(self, poll: float = 0.2) -> int:
+        """Restart dead children until SIGINT/SIGTERM; return the exit code to use."""
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        while self._signalled is None:
+            self.supervise()
+            time.sleep(poll)
         return 0
+
+    def supervise(self, now: float | None = None) -> None:
+        """One round: schedule the restart of every newly dead child, start those due."""
+        changed = False
+        now = time.monotonic() if now is None else now
+        for c in self.children:
+            if self._stopping or self._signalled is not None:
+                break
+            if c.restart_at is None:
+                if c.proc.poll() is None:
+                    continue
+                c.delay = next_delay(c.delay, now - c.started_at)
+                c.restart_at = now + c.delay
+                c.svc.state = "restarting"
+                print(
+                    f"{c.svc.hub} {c.svc.service} died ({describe_exit(c.proc.returncode)}); "
+                    f"restart #{c.svc.restarts + 1} in {c.delay:g} s",
+                    flush=True,
+                )
+                changed = True
+            if now >= c.restart_at:
+                c.proc = self._spawn(c.svc)
+                c.started_at = time.monotonic()
+                c.restart_at = None
+                c.svc.restarts += 1
+                changed = True
+        if changed:
+            self.write_manifest()
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._stopping:
             return
         self._stopping = True
-        for _, proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+        for c in self.children:
+            if c.proc.poll() is None:
+                c.proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        for _, proc in self.procs:
+        for c in self.children:
             try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
+                c.proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+                c.proc.kill()
+                c.proc.wait()
         if self.broker:
             self.broker.stop()
         with contextlib.suppress(FileNotFoundError):
             (self.plan.var_dir / "network.json").unlink()
 
 
-def status(var_dir: Path) -> tuple[dict[str, Any], list[tuple[str, str, str, int | str]]]:
+@dataclass
+class ServiceStatus:
+    hub: str
+    service: str
+    url: str
+    readyz: int | str  # the HTTP status, or the error's name
+    pid: int | None
+    restarts: int
+    state: str
+
+
+def status(var_dir: Path) -> tuple[dict[str, Any], list[ServiceStatus]]:
     manifest = json.loads((var_dir / "network.json").read_text())
-    rows: list[tuple[str, str, str, int | str]] = []
+    rows: list[ServiceStatus] = []
     with httpx.Client(timeout=3.0) as client:
         for hub, services in manifest["hubs"].items():
             for name, svc in services.items():
@@ -333,5 +420,15 @@ def status(var_dir: Path) -> tuple[dict[str, Any], list[tuple[str, str, str, int
                     code: int | str = client.get(f"{svc['url']}/readyz").status_code
                 except httpx.HTTPError as exc:
                     code = exc.__class__.__name__
-                rows.append((hub, name, svc["url"], code))
+                rows.append(
+                    ServiceStatus(
+                        hub=hub,
+                        service=name,
+                        url=svc["url"],
+                        readyz=code,
+                        pid=svc.get("pid"),
+                        restarts=int(svc.get("restarts", 0)),
+                        state=str(svc.get("state", "running")),
+                    )
+                )
     return manifest, rows

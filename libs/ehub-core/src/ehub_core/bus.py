@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextvars import Token
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
@@ -20,17 +20,30 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from opentelemetry import context as otel_context
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
 from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind
 
 log = logging.getLogger("ehub.bus")
+_tracer = trace.get_tracer("ehub_core.bus")
 
 
-def _attach_trace(headers: Sequence[tuple[str, bytes]]) -> Token[Context] | None:
+def _trace_context(headers: Sequence[tuple[str, bytes]]) -> Context | None:
+    """The trace context a message carries, or None.
+
+    A record can carry ``traceparent`` twice: the one stored with the event (outbox)
+    and, after it, the one the Kafka instrumentation added for its producer span (a
+    child of the first). The last one wins, so a consumer continues from the send.
+    """
     carrier = {k: v.decode("latin-1") for k, v in headers if k in ("traceparent", "tracestate")}
     if "traceparent" not in carrier:
         return None
-    return otel_context.attach(propagate.extract(carrier))
+    return propagate.extract(carrier)
+
+
+def _attach_trace(headers: Sequence[tuple[str, bytes]]) -> Token[Context] | None:
+    ctx = _trace_context(headers)
+    return None if ctx is None else otel_context.attach(ctx)
 
 
 class Message(NamedTuple):
@@ -205,21 +218,51 @@ class KafkaSubscription:
                     await self._rewind_if_truncated(consumer)
                 for records in batches.values():
                     for rec in records:
-                        await self.handler(
-                            Message(
-                                topic=rec.topic,
-                                value=rec.value,
-                                key=rec.key,
-                                headers=tuple(rec.headers or ()),
-                                partition=rec.partition,
-                                offset=rec.offset,
-                            )
+                        message = Message(
+                            topic=rec.topic,
+                            value=rec.value,
+                            key=rec.key,
+                            headers=tuple(rec.headers or ()),
+                            partition=rec.partition,
+                            offset=rec.offset,
                         )
+                        with self._processing(message):
+                            await self.handler(message)
                 if batches:
                     await consumer.commit()
         finally:
             self._consumer = None
             await consumer.stop()
+
+    @contextlib.contextmanager
+    def _processing(self, message: Message) -> Iterator[None]:
+        """Handle ``message`` in a CONSUMER span of the trace the message carries.
+
+        The Kafka instrumentation's ``receive`` spans end before ``getmany`` returns, so
+        without this the handler would run outside any trace: what it writes to the
+        outbox (a command's reply, the saga's next command, an event for a peer) would
+        start a new trace instead of continuing the producer's. A message without
+        ``traceparent`` starts a trace of its own.
+        """
+        with _tracer.start_as_current_span(
+            f"{message.topic} process",
+            context=_trace_context(message.headers),
+            kind=SpanKind.CONSUMER,
+        ) as span:
+            if span.is_recording():
+                span.set_attributes(
+                    {
+                        "messaging.system": "kafka",
+                        "messaging.operation.type": "process",
+                        "messaging.operation.name": "process",
+                        "messaging.destination.name": message.topic,
+                        "messaging.destination.partition.id": str(message.partition),
+                        "messaging.kafka.offset": -1 if message.offset is None else message.offset,
+                        "messaging.consumer.group.name": self.group_id,
+                        "messaging.message.id": message.header("event_id") or "",
+                    }
+                )
+            yield
 
     async def _rewind_if_truncated(self, consumer: AIOKafkaConsumer) -> None:
         """A broker that lost its log (the embedded one after a restart) starts the

@@ -16,18 +16,25 @@ from ehub_core import commands
 from ehub_core.app import ServiceContext
 from ehub_core.commands import CommandHandler, Reply
 from ehub_customs.allowances.service import confirm_allowance, release_allowance
-from ehub_customs.declarations.service import Decision, file_export, file_import
+from ehub_customs.declarations.service import (
+    Decision,
+    file_export,
+    file_import,
+    file_refund_claim,
+)
 from ehub_customs.tariffs.rulebook import RuleBook
 
 FILE_IMPORT = "FileImportDeclaration"
 FILE_EXPORT = "FileExportDeclaration"
 CONFIRM_ALLOWANCE = "ConfirmAllowance"
 RELEASE_ALLOWANCE = "ReleaseAllowance"
+FILE_REFUND_CLAIM = "FileRefundClaim"
 
 IMPORT_DECIDED = "ImportDecided"
 EXPORT_DECIDED = "ExportDecided"
 ALLOWANCE_CONFIRMED = "AllowanceConfirmed"
 ALLOWANCE_RELEASED = "AllowanceReleased"
+REFUND_CLAIMED = "RefundClaimed"
 
 
 def _decided(d: Decision) -> dict[str, Any]:
@@ -53,6 +60,20 @@ async def handle_release_allowance(session: AsyncSession, body: dict[str, Any]) 
     return ALLOWANCE_RELEASED, {"released": released}
 
 
+async def handle_refund_claim(session: AsyncSession, body: dict[str, Any]) -> Reply:
+    """A returned order: record the refund claim and give the allowance back."""
+    d, amount = await file_refund_claim(session, body)
+    released = False
+    if d.decision != "rejected":
+        released = await release_allowance(session, order_id=str(body["order_id"]))
+    return REFUND_CLAIMED, {
+        **_decided(d),
+        "amount": str(amount),
+        "currency": body.get("currency"),
+        "allowance_released": released,
+    }
+
+
 def make_handlers(book: RuleBook) -> dict[str, CommandHandler]:
     """The handlers by command name; import declarations read the rule book's quotas."""
 
@@ -65,6 +86,7 @@ def make_handlers(book: RuleBook) -> dict[str, CommandHandler]:
         FILE_EXPORT: handle_file_export,
         CONFIRM_ALLOWANCE: handle_confirm_allowance,
         RELEASE_ALLOWANCE: handle_release_allowance,
+        FILE_REFUND_CLAIM: handle_refund_claim,
     }
 
 

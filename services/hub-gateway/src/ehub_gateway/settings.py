@@ -74,6 +74,13 @@ class GatewaySettings(CoreSettings):
     order_offer_budget: float = Field(
         5.0, gt=0, le=60, description="Seconds the seller's hub has to answer an offer request"
     )
+    order_return_window_days: int = Field(
+        30,
+        ge=0,
+        le=365,
+        description="Days after delivery a buyer may return an order (China's cross-border "
+        "retail rule refunds taxes on returns within 30 days of release)",
+    )
     saga_resend_after: float = Field(
         10.0, gt=0, le=3600, description="Re-send a saga command unanswered this long (s)"
     )

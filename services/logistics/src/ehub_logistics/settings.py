@@ -13,3 +13,6 @@ class LogisticsSettings(CoreSettings):
     carrier_simulation: bool = Field(
         False, description="Drive the simulated carriers' tracking events over time"
     )
+    carrier_simulation_interval: float = Field(
+        5.0, gt=0, le=3600, description="Seconds between two steps of a simulated parcel"
+    )

@@ -121,7 +121,7 @@ def invalid_reason(exc: ValidationError, limit: int = 5) -> str:
 class DeclarationRead(BaseModel):
     id: str
     order_id: str
-    phase: str = Field(description="import | export")
+    phase: str = Field(description="import | export | refund (a returned order's tax claim)")
     country: str = Field(description="import: the destination; export: the origin")
     counterpart_country: str = Field(description="import: the origin; export: the destination")
     decision: str = Field(description="cleared | held | inspect | rejected")

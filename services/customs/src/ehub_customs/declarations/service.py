@@ -224,3 +224,53 @@ def _declaration(
         filed_at=now,
         decided_at=now,
     )
+
+
+REFUND = "refund"
+CLAIMED = "claimed"
+# China: cross-border retail imports returned within 30 days of release may claim back the
+# taxes paid, and the buyer's annual total is adjusted accordingly.
+REFUND_RULE = "cn.cbec.return_refund"
+REFUND_REASON = (
+    "goods returned within 30 days of customs release: duty and import taxes refunded and "
+    "the buyer's annual cross-border total adjusted (Cai Guan Shui [2016] No. 18, item 6)"
+)
+
+
+async def file_refund_claim(
+    session: AsyncSession, body: Mapping[str, Any], *, now: datetime | None = None
+) -> tuple[Decision, Decimal]:
+    """Record the duty and tax refund claim of a returned order (``FileRefundClaim``);
+    idempotent by order. Returns the claim and the amount claimed."""
+    repo = DeclarationRepository(session)
+    order_id = str(body.get("order_id", ""))
+    stored = await repo.find(order_id=order_id, phase=REFUND)
+    if stored is not None:
+        return Decision.of(stored), stored.total_value
+    try:
+        amount = Decimal(str(body["amount"]))
+        currency = str(body["currency"])
+        country = str(body["country"])
+        counterpart = str(body["origin"])
+        lines = list(body.get("lines") or [])
+        if amount < 0 or amount >= MAX_TOTAL or len(currency) != 3 or len(country) != 2:
+            raise ValueError("amount, currency or country out of range")
+    except (KeyError, ValueError, ArithmeticError) as exc:
+        return Decision.invalid(f"invalid refund claim: {exc}"), Decimal(0)
+    decision = Decision(new_id("dcl"), CLAIMED, REFUND_RULE, REFUND_REASON)
+    repo.add(
+        _declaration(
+            decision,
+            order_id=order_id,
+            phase=REFUND,
+            country=country,
+            counterpart=counterpart,
+            buyer_ref=body.get("buyer_ref"),
+            currency=currency,
+            lines=lines,
+            total=amount,
+            now=now or datetime.now(UTC),
+        )
+    )
+    await session.flush()
+    return decision, amount

@@ -111,6 +111,21 @@ async def cancel(
     return await _request(orders, session, order_id, "cancel", body)
 
 
+@router.post(
+    "/{order_id}/returns",
+    response_model=OrderRead,
+    summary="The buyer returns a delivered order (within the return window)",
+    description="Books a return shipment with this hub's cheapest carrier to the seller's "
+    "return address and tells the seller's hub; when the seller's hub has the goods back "
+    "and restocked, this hub files the duty and tax refund claim and gives the buyer's "
+    "allowance back. Whole orders only (partial returns are planned).",
+)
+async def return_order(
+    order_id: str, orders: OrdersDep, session: SessionDep, body: ReasonIn | None = None
+) -> OrderRead:
+    return await _request(orders, session, order_id, "return", body)
+
+
 @peer_router.post(
     "/federation/v1/offers",
     summary="The seller hub's live offer for an order: products, stock, rates (signed)",

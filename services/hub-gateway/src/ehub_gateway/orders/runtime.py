@@ -36,7 +36,11 @@ async def start_orders(app: FastAPI, ctx: ServiceContext) -> None:
     ctx.subscribe(saga.topics, f"ehub-{settings.hub_id.lower()}-gateway-orders", saga.handle)
     services = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
     app.state.orders = Orders(
-        fed=fed, saga=saga, services=services, offer_budget=settings.order_offer_budget
+        fed=fed,
+        saga=saga,
+        services=services,
+        offer_budget=settings.order_offer_budget,
+        return_window_days=settings.order_return_window_days,
     )
     ctx.tasks.append(asyncio.create_task(saga.run(), name="order-saga-timer"))
 

@@ -38,6 +38,9 @@ COMMANDS: dict[Action, tuple[str, str, str]] = {
     Action.RELEASE_STOCK: (commands.CATALOG_COMMANDS, "ReleaseStock", "release"),
     Action.BOOK_SHIPMENT: (commands.LOGISTICS_COMMANDS, "BookShipment", "ship"),
     Action.CANCEL_SHIPMENT: (commands.LOGISTICS_COMMANDS, "CancelShipment", "cancel_shipment"),
+    Action.BOOK_RETURN: (commands.LOGISTICS_COMMANDS, "BookShipment", "return"),
+    Action.FILE_REFUND_CLAIM: (commands.CUSTOMS_COMMANDS, "FileRefundClaim", "refund"),
+    Action.RESTOCK: (commands.CATALOG_COMMANDS, "RestockReturn", "restock"),
 }
 
 
@@ -86,14 +89,33 @@ def command_body(order: Order, action: Action) -> dict[str, Any]:
                 for x in order.lines
             ],
         }
-    if action is Action.BOOK_SHIPMENT:
+    if action is Action.FILE_REFUND_CLAIM:
+        m = order.money
+        taxes = sum(Decimal(str(m.get(k) or 0)) for k in ("duty", "excise", "vat"))
+        return {
+            "country": order.buyer_hub,
+            "origin": order.seller_hub,
+            "buyer_ref": order.buyer_ref,
+            "currency": order.currency,
+            "amount": str(taxes),
+            "lines": _declared_lines(order),
+        }
+    if action is Action.RESTOCK:
+        return {
+            "lines": [
+                {"product_id": x["product_id"], "quantity": x["quantity"]} for x in order.lines
+            ]
+        }
+    if action in (Action.BOOK_SHIPMENT, Action.BOOK_RETURN):
         weight = sum(Decimal(x["weight_kg"]) * x["quantity"] for x in order.lines)
         seller = order.seller or {}
+        outbound = action is Action.BOOK_SHIPMENT
+        rate = order.shipping if outbound else order.shipping["return"]
         return {
-            "carrier": order.shipping["carrier"],
-            "service": order.shipping["service"],
-            "shipper": _address(seller.get("ship_from") or {}),
-            "recipient": _address(order.ship_to),
+            "carrier": rate["carrier"],
+            "service": rate["service"],
+            "shipper": _address((seller.get("ship_from") or {}) if outbound else order.ship_to),
+            "recipient": _address(order.ship_to if outbound else (seller.get("return_to") or {})),
             "parcels": [{"weight": str(max(weight, Decimal("0.1"))), **DEFAULT_BOX}],
             "customs": {
                 "items": [
@@ -108,11 +130,13 @@ def command_body(order: Order, action: Action) -> dict[str, Any]:
                     for x in order.lines
                 ],
                 "currency": order.seller_currency,
-                "incoterm": "DDP",
-                "contents_type": "merchandise",
+                "incoterm": "DDP" if outbound else "DAP",
+                "contents_type": "merchandise" if outbound else "return_of_goods",
                 "invoice_number": order.id,
             },
-            "reference": order.partner_reference or order.id,
+            "reference": (order.partner_reference or order.id)
+            if outbound
+            else f"return of {order.id}",
         }
     if action is Action.CANCEL_SHIPMENT:
         return {"target_step": "ship"}
@@ -175,9 +199,34 @@ def _money(amount: Any, currency: str) -> common_pb2.Money:
     return common_pb2.Money(amount=str(amount), currency=currency)
 
 
+def address_pb(a: dict[str, Any]) -> common_pb2.Address:
+    return common_pb2.Address(
+        name=a.get("name") or "",
+        lines=a.get("street") or [],
+        city=a.get("city") or "",
+        region=a.get("state") or "",
+        postal_code=a.get("postal_code") or "",
+        country=a.get("country") or "",
+        phone=a.get("phone") or "",
+        email=a.get("email") or "",
+    )
+
+
+def address_dict(a: common_pb2.Address) -> dict[str, Any]:
+    return {
+        "name": a.name,
+        "street": list(a.lines),
+        "city": a.city,
+        "state": a.region or None,
+        "postal_code": a.postal_code or None,
+        "country": a.country,
+        "phone": a.phone or None,
+        "email": a.email or None,
+    }
+
+
 def order_placed(order: Order) -> orders_pb2.OrderPlaced:
     m = order.money
-    ship_to = order.ship_to
     msg = orders_pb2.OrderPlaced(
         order_id=order.id,
         buyer_hub=order.buyer_hub,
@@ -197,16 +246,7 @@ def order_placed(order: Order) -> orders_pb2.OrderPlaced:
             )
             for x in order.lines
         ],
-        ship_to=common_pb2.Address(
-            name=ship_to.get("name", ""),
-            lines=ship_to.get("street", []),
-            city=ship_to.get("city", ""),
-            region=ship_to.get("state") or "",
-            postal_code=ship_to.get("postal_code") or "",
-            country=ship_to["country"],
-            phone=ship_to.get("phone") or "",
-            email=ship_to.get("email") or "",
-        ),
+        ship_to=address_pb(order.ship_to),
         landed_cost=orders_pb2.LandedCost(
             goods=_money(m["goods"], order.currency),
             shipping=_money(m["shipping"], order.currency),
@@ -261,7 +301,10 @@ def peer_event(order: Order, action: Action, hub_id: str) -> ProtoMessage:
         oc.cancelled_at.FromDatetime(now)
         return oc
     if action is Action.SEND_ACCEPTED:
-        oa = orders_pb2.OrderAccepted(order_id=order.id, seller_order_ref=order.id)
+        ship_from = (order.seller or {}).get("ship_from") or {}
+        oa = orders_pb2.OrderAccepted(
+            order_id=order.id, seller_order_ref=order.id, return_to=address_pb(ship_from)
+        )
         oa.accepted_at.FromDatetime(now)
         return oa
     if action is Action.SEND_REJECTED:
@@ -271,6 +314,27 @@ def peer_event(order: Order, action: Action, hub_id: str) -> ProtoMessage:
         )
         orj.rejected_at.FromDatetime(now)
         return orj
+    if action is Action.SEND_RETURN_REQUESTED:
+        ret = (order.shipment or {}).get("return") or {}
+        rr = orders_pb2.ReturnRequested(
+            order_id=order.id,
+            return_id=ret.get("shipment_id") or "",
+            lines=[
+                orders_pb2.ReturnLine(
+                    line_id=x["line_id"], product_id=x["product_id"], quantity=x["quantity"]
+                )
+                for x in order.lines
+            ],
+            reason=order.reason or "",
+            carrier=ret.get("carrier") or "",
+            tracking_number=ret.get("tracking_number") or "",
+        )
+        rr.requested_at.FromDatetime(now)
+        return rr
+    if action is Action.SEND_RETURN_RECEIVED:
+        rc = orders_pb2.ReturnReceived(order_id=order.id, return_id=order.id)
+        rc.received_at.FromDatetime(now)
+        return rc
     if action is Action.SEND_CANCEL_REFUSED:
         ocr = orders_pb2.OrderCancelRefused(
             order_id=order.id,

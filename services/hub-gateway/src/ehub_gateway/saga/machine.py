@@ -43,9 +43,14 @@ class State(StrEnum):
     CANCELLING = "cancelling"
     CANCELLED = "cancelled"
     REJECTED = "rejected"
+    RETURNING = "returning"  # a return shipment is on its way back to the seller
+    RETURNED = "returned"  # the seller received it; taxes claimed back
+    UNDELIVERED = "undelivered"  # the carrier could not deliver and brought it back
 
 
-TERMINAL = frozenset({State.DELIVERED, State.CANCELLED, State.REJECTED})
+TERMINAL = frozenset(
+    {State.DELIVERED, State.CANCELLED, State.REJECTED, State.RETURNED, State.UNDELIVERED}
+)
 
 
 class Action(StrEnum):
@@ -58,6 +63,9 @@ class Action(StrEnum):
     FILE_EXPORT = "file_export"
     BOOK_SHIPMENT = "book_shipment"
     CANCEL_SHIPMENT = "cancel_shipment"
+    BOOK_RETURN = "book_return"
+    FILE_REFUND_CLAIM = "file_refund_claim"
+    RESTOCK = "restock"
     # events to the peer hub
     SEND_PLACED = "send_placed"
     SEND_IMPORT_DECISION = "send_import_decision"
@@ -67,6 +75,8 @@ class Action(StrEnum):
     SEND_EXPORT_DECISION = "send_export_decision"
     SEND_CANCELLED = "send_cancelled"
     SEND_CANCEL_REFUSED = "send_cancel_refused"
+    SEND_RETURN_REQUESTED = "send_return_requested"
+    SEND_RETURN_RECEIVED = "send_return_received"
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,17 @@ BUYER: dict[tuple[State, str], Step] = {
     (S.CANCELLING, "OrderCancelled"): Step(S.CANCELLED, (A.RELEASE_ALLOWANCE,)),
     (S.CANCELLING, "OrderRejected"): Step(S.REJECTED, (A.RELEASE_ALLOWANCE,)),
     (S.CANCELLING, "OrderCancelRefused"): Step(S.IN_TRANSIT),
+    # Returns: booked here, announced to the seller's hub, taxes claimed back on receipt.
+    (S.DELIVERED, "return"): Step(S.RETURNING, (A.BOOK_RETURN,)),
+    (S.RETURNING, "ShipmentReady"): Step(S.RETURNING, (A.SEND_RETURN_REQUESTED,)),
+    (S.RETURNING, "ShipmentRefused"): Step(S.DELIVERED),
+    (S.RETURNING, "ReturnReceived"): Step(S.RETURNED, (A.FILE_REFUND_CLAIM,)),
+    # The carrier gave up and took the parcel back to the seller: nothing was imported.
+    (S.AWAITING_SELLER, "carrier_returned"): Step(S.UNDELIVERED, (A.RELEASE_ALLOWANCE,)),
+    (S.ACCEPTED, "carrier_returned"): Step(S.UNDELIVERED, (A.RELEASE_ALLOWANCE,)),
+    (S.SHIPPED, "carrier_returned"): Step(S.UNDELIVERED, (A.RELEASE_ALLOWANCE,)),
+    (S.IN_TRANSIT, "carrier_returned"): Step(S.UNDELIVERED, (A.RELEASE_ALLOWANCE,)),
+    (S.CANCELLING, "carrier_returned"): Step(S.UNDELIVERED, (A.RELEASE_ALLOWANCE,)),
 }
 
 SELLER: dict[tuple[State, str], Step] = {
@@ -152,12 +173,18 @@ SELLER: dict[tuple[State, str], Step] = {
     (S.CANCELLING, "ShipmentCancelled"): Step(S.RELEASING, (A.RELEASE_STOCK,)),
     (S.CANCELLING, "ShipmentCancelRefused"): Step(S.IN_TRANSIT, (A.SEND_CANCEL_REFUSED,)),
     (S.RELEASING, "StockReleased"): Step(S.CANCELLED, (A.SEND_CANCELLED,)),
+    (S.BOOKING, "carrier_returned"): Step(S.UNDELIVERED, (A.RESTOCK,)),
+    (S.SHIPPED, "carrier_returned"): Step(S.UNDELIVERED, (A.RESTOCK,)),
+    (S.IN_TRANSIT, "carrier_returned"): Step(S.UNDELIVERED, (A.RESTOCK,)),
+    (S.DELIVERED, "ReturnRequested"): Step(S.RETURNING),
+    (S.RETURNING, "return_delivered"): Step(S.RETURNING, (A.RESTOCK,)),
+    (S.RETURNING, "StockRestocked"): Step(S.RETURNED, (A.SEND_RETURN_RECEIVED,)),
 }
 
 TABLES = {Role.BUYER: BUYER, Role.SELLER: SELLER}
 
 # What a partner may ask of an order in each state, per side (GET shows it as "next").
-REQUESTS = ("accept", "reject", "cancel")
+REQUESTS = ("accept", "reject", "cancel", "return")
 
 
 def step(role: Role, state: State, event: str) -> Step | None:

@@ -199,7 +199,7 @@ class Saga:
         if reply in ("StockRefused", "ShipmentRefused", "CommandFailed"):
             order.reason = f"{body.get('reason_code', 'failed')}: {body.get('reason', '')}"
         if reply == "ShipmentReady":
-            order.shipment = {
+            booked = {
                 k: body.get(k)
                 for k in (
                     "shipment_id",
@@ -210,6 +210,10 @@ class Saga:
                     "estimated_delivery",
                 )
             }
+            if body.get("step") == "return":
+                order.shipment = {**(order.shipment or {}), "return": booked}
+            else:
+                order.shipment = booked
         return reply, detail
 
     # -- peers' events ----------------------------------------------------------------
@@ -231,8 +235,28 @@ class Saga:
             log.warning("%s from %s about order %s ignored", env.type, source, order_id)
             return
         event = env.type
+        returning = order.role == Role.SELLER and order.state == State.RETURNING
         if isinstance(payload, logistics_pb2.ShipmentEvent):
-            event = "moving" if payload.status not in NOT_MOVING else "tracked"
+            moving = payload.status not in NOT_MOVING
+            event = ("return_moving" if returning else "moving") if moving else "tracked"
+            if payload.status == logistics_pb2.SHIPMENT_STATUS_RETURNED and not returning:
+                event = "carrier_returned"
+        if isinstance(payload, logistics_pb2.DeliveryConfirmed) and returning:
+            event = "return_delivered"
+        if isinstance(payload, orders_pb2.OrderAccepted) and payload.HasField("return_to"):
+            order.seller = {
+                **(order.seller or {}),
+                "return_to": actions.address_dict(payload.return_to),
+            }
+        if isinstance(payload, orders_pb2.ReturnRequested):
+            order.shipment = {
+                **(order.shipment or {}),
+                "return": {
+                    "shipment_id": payload.return_id,
+                    "carrier": payload.carrier,
+                    "tracking_number": payload.tracking_number,
+                },
+            }
         if isinstance(payload, logistics_pb2.ShipmentBooked):
             order.shipment = {
                 "shipment_id": payload.shipment_id,
@@ -257,11 +281,14 @@ class Saga:
                     "country": payload.country,
                 },
             }
+        shipment_news = isinstance(
+            payload, logistics_pb2.ShipmentEvent | logistics_pb2.DeliveryConfirmed
+        )
         await self.apply(
             session,
             order,
             event,
-            what=env.type,
+            what=f"Return{env.type}" if returning and shipment_news else env.type,
             hub=source,
             detail=_detail(payload),
             event_id=env.event_id,
@@ -288,16 +315,7 @@ class Saga:
             partner_reference=placed.partner_reference or None,
             buyer_ref=placed.buyer_ref,
             identity_ref=None,
-            ship_to={
-                "name": placed.ship_to.name,
-                "street": list(placed.ship_to.lines),
-                "city": placed.ship_to.city,
-                "state": placed.ship_to.region or None,
-                "postal_code": placed.ship_to.postal_code or None,
-                "country": placed.ship_to.country,
-                "phone": placed.ship_to.phone or None,
-                "email": placed.ship_to.email or None,
-            },
+            ship_to=actions.address_dict(placed.ship_to),
             lines=[
                 {
                     "line_id": x.line_id,
@@ -362,19 +380,26 @@ class Saga:
         if not order_id:
             return
         order = await self._load(session, order_id)
-        if order is None or order.role != Role.SELLER:
-            return  # not an order this hub sells (e.g. a shipment booked directly)
+        if order is None:
+            return  # not an order of this hub (e.g. a shipment booked directly)
+        # The seller's hub ships the order; the buyer's hub ships its return.
+        returning = message.header("saga_step") == "return"
+        if (order.role == Role.SELLER) == returning:
+            return
+        prefix = "return_" if returning else ""
         if isinstance(payload, logistics_pb2.ShipmentEvent):
-            event = "moving" if payload.status not in NOT_MOVING else "tracked"
+            event = f"{prefix}moving" if payload.status not in NOT_MOVING else "tracked"
+            if payload.status == logistics_pb2.SHIPMENT_STATUS_RETURNED and not returning:
+                event = "carrier_returned"
         elif isinstance(payload, logistics_pb2.DeliveryConfirmed):
-            event = "DeliveryConfirmed"
+            event = f"{prefix}delivered" if returning else "DeliveryConfirmed"
         else:
             event = "booked"
         await self.apply(
             session,
             order,
             event,
-            what=kind,
+            what=f"Return{kind}" if returning else kind,
             hub=self.hub,
             detail=_detail(payload),
             event_id=event_id,

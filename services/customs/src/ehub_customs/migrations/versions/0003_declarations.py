@@ -39,9 +39,9 @@ def upgrade() -> None:
         sa.Column("filed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("order_id", "phase", name="uq_declaration_order_phase"),
-        sa.CheckConstraint("phase IN ('import', 'export')", name="ck_declaration_phase"),
+        sa.CheckConstraint("phase IN ('import', 'export', 'refund')", name="ck_declaration_phase"),
         sa.CheckConstraint(
-            "decision IN ('cleared', 'held', 'inspect', 'rejected')",
+            "decision IN ('cleared', 'held', 'inspect', 'rejected', 'claimed')",
             name="ck_declaration_decision",
         ),
     )

@@ -230,12 +230,17 @@ class OrderAccepted(_message.Message):
     SELLER_ORDER_REF_FIELD_NUMBER: _builtins.int
     ACCEPTED_AT_FIELD_NUMBER: _builtins.int
     SHIP_BY_FIELD_NUMBER: _builtins.int
+    RETURN_TO_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     seller_order_ref: _builtins.str
     @_builtins.property
     def accepted_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def ship_by(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def return_to(self) -> _common_pb2.Address:
+        """where the seller takes returns"""
+
     def __init__(
         self,
         *,
@@ -243,10 +248,11 @@ class OrderAccepted(_message.Message):
         seller_order_ref: _builtins.str = ...,
         accepted_at: _timestamp_pb2.Timestamp | None = ...,
         ship_by: _timestamp_pb2.Timestamp | None = ...,
+        return_to: _common_pb2.Address | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted_at", b"accepted_at", "ship_by", b"ship_by"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["accepted_at", b"accepted_at", "return_to", b"return_to", "ship_by", b"ship_by"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_at", b"accepted_at", "order_id", b"order_id", "seller_order_ref", b"seller_order_ref", "ship_by", b"ship_by"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_at", b"accepted_at", "order_id", b"order_id", "return_to", b"return_to", "seller_order_ref", b"seller_order_ref", "ship_by", b"ship_by"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
