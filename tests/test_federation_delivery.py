@@ -128,7 +128,12 @@ async def test_republished_event_carries_no_traceparent_of_another_trace(net: Ne
 def test_thousand_events_take_effect_exactly_once_at_ca(net: Net, transport: str) -> None:
     ids = inject_batch(net, transport)
     wait_receipted(net.cn, ids)
-    assert_took_effect_once(net.cn, net.ca, ids, via={transport})
+    # The contract is 0 lost, 0 doubled. Backbone events whose receipt is slow (a loaded
+    # machine) fall back to signed HTTP by design, so the split is a figure, not a rule;
+    # HTTP events never take the backbone.
+    via = {"kafka", "http"} if transport == "kafka" else {"http"}
+    split = assert_took_effect_once(net.cn, net.ca, ids, via=via)
+    print(f"1,000 events requested over {transport}: arrived by transport {split}")
     assert_no_strays(net.cn, net.ca)
 
 
