@@ -15,11 +15,12 @@ ifeq ($(UV),)
 UV := $(CURDIR)/.tools/bin/uv
 endif
 
-.PHONY: help install run status test lint format bench proto clean
+.PHONY: help install run status demo test lint format bench proto clean
 
 help:
 	@echo "make run    - install if needed, then a local CN + CA network (HUBS=CN,CA,MY for more)"
 	@echo "make status - readiness of every service of the running network"
+	@echo "make demo   - place the lobster order CN <- CA on the running network, print its timeline"
 	@echo "make test   - install if needed, then the whole test suite"
 	@echo "make lint   - ruff + mypy"
 	@echo "make bench  - benchmarks (results in docs/benchmarks.md)"
@@ -40,6 +41,9 @@ run: install
 
 status: install
 	$(UV) run --frozen ehub network status
+
+demo: install
+	$(UV) run --frozen python scripts/demo_order.py
 
 test: install
 	$(UV) run --frozen pytest $(PYTEST_ARGS)

@@ -28,11 +28,14 @@ def _gateway(manifest: dict[str, Any], hub: str) -> str:
 def _print_new(seen: dict[str, int], hub: str, order: dict[str, Any]) -> None:
     steps = order["timeline"]
     for s in steps[seen.get(hub, 0) :]:
-        detail = s["detail"]
-        why = detail.get("reason") or detail.get("status") or detail.get("decision") or ""
-        print(
-            f"  {s['at'][11:23]}  at {hub}  {s['what']:<22} by {s['hub']}  -> {s['state']:<18} {why}"
-        )
+        d = s["detail"]
+        why = d.get("reason") or d.get("decision") or ""
+        if "status" in d:
+            why = d["status"].removeprefix("SHIPMENT_STATUS_").lower()
+            where = (d.get("where") or {}).get("name")
+            why += f" @ {where}" if where else ""
+        at, what, by, state = s["at"][11:19], s["what"], s["hub"], s["state"]
+        print(f"  {at}  {hub} timeline  {what:<20} by {by}  -> {state:<17} {why}")
     seen[hub] = len(steps)
 
 

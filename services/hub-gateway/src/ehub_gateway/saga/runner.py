@@ -300,6 +300,9 @@ class Saga:
         if placed.buyer_hub != source or placed.seller_hub != self.hub:
             log.warning("OrderPlaced %s from %s names other hubs; ignored", placed.order_id, source)
             return
+        if not (placed.order_id and placed.seller_id and placed.lines and placed.carrier):
+            log.warning("OrderPlaced %r from %s is incomplete; ignored", placed.order_id, source)
+            return
         if await session.get(Order, placed.order_id) is not None:
             return
         now = datetime.now(UTC)
