@@ -114,6 +114,7 @@ def create_service_app(
     routers: Sequence[APIRouter] = (),
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
+    middleware: Sequence[type] = (),
     version: str = "0.1.0",
 ) -> FastAPI:
     """Build a service's FastAPI app; start-up runs migrations, then the relay, then hooks."""
@@ -177,5 +178,7 @@ def create_service_app(
     app.include_router(_ops_router())
     for router in routers:
         app.include_router(router)
+    for layer in middleware:  # inside observability: refusals are logged and counted too
+        app.add_middleware(layer)
     app.add_middleware(ObservabilityMiddleware, service=service)
     return app

@@ -81,6 +81,13 @@ class GatewaySettings(CoreSettings):
         description="Days after delivery a buyer may return an order (China's cross-border "
         "retail rule refunds taxes on returns within 30 days of release)",
     )
+    partner_reload_interval: float = Field(
+        0.5,
+        gt=0,
+        le=60,
+        description="Seconds between reloads of partner keys (bounds how long a key revoked "
+        "elsewhere is still accepted)",
+    )
     saga_resend_after: float = Field(
         10.0, gt=0, le=3600, description="Re-send a saga command unanswered this long (s)"
     )

@@ -20,6 +20,7 @@ from ehub_gateway.orders import service
 from ehub_gateway.orders.offers import OfferRequest, build_offer
 from ehub_gateway.orders.schemas import OrderCreate, OrderPage, OrderRead, ReasonIn
 from ehub_gateway.orders.service import Orders
+from ehub_gateway.partners.door import Principal
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 peer_router = APIRouter(tags=["federation"])
@@ -33,6 +34,15 @@ async def get_orders(request: Request) -> Orders:
 OrdersDep = Annotated[Orders, Depends(get_orders)]
 
 
+async def get_partner_id(request: Request) -> str | None:
+    """The calling partner, admitted by the door (``partners/door.py``)."""
+    principal: Principal | None = getattr(request.state, "partner", None)
+    return principal.partner_id if principal else None
+
+
+PartnerIdDep = Annotated[str | None, Depends(get_partner_id)]
+
+
 @router.post(
     "",
     status_code=201,
@@ -44,9 +54,12 @@ OrdersDep = Annotated[Orders, Depends(get_orders)]
     "The rest travels as events: see `GET /v1/orders/{id}`.",
 )
 async def place_order(
-    data: OrderCreate, orders: OrdersDep, idempotency_key: IdempotencyKey = None
+    data: OrderCreate,
+    orders: OrdersDep,
+    partner_id: PartnerIdDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    outcome = await service.place_order(orders, data, idempotency_key)
+    outcome = await service.place_order(orders, data, idempotency_key, partner_id)
     headers = {"Location": f"/v1/orders/{outcome.body['id']}"}
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -54,13 +67,15 @@ async def place_order(
 
 
 @router.get("/{order_id}", response_model=OrderRead, summary="An order and its timeline")
-async def read_order(order_id: str, session: ReadSessionDep) -> OrderRead:
-    return await service.read_order(session, await service.get_order(session, order_id))
+async def read_order(order_id: str, session: ReadSessionDep, partner_id: PartnerIdDep) -> OrderRead:
+    order = await service.get_order(session, order_id, partner_id)
+    return await service.read_order(session, order)
 
 
 @router.get("", response_model=OrderPage, summary="Orders at this hub, newest first")
 async def list_orders(
     session: ReadSessionDep,
+    partner_id: PartnerIdDep,
     state: Annotated[str | None, Query(pattern=r"^[a-z_]{1,24}$")] = None,
     role: Literal["buyer", "seller"] | None = None,
     created_after: datetime | None = None,
@@ -76,28 +91,32 @@ async def list_orders(
         created_before=created_before,
         cursor=cursor,
         limit=limit,
+        partner_id=partner_id,
     )
     return OrderPage(items=items, next_cursor=next_cursor)
 
 
 async def _request(
-    orders: Orders, session: SessionDep, order_id: str, what: str, body: ReasonIn | None
+    request: Request, session: SessionDep, order_id: str, what: str, body: ReasonIn | None
 ) -> OrderRead:
-    order = await service.request(orders, session, order_id, what, body.reason if body else None)
+    orders = await get_orders(request)
+    partner_id = await get_partner_id(request)
+    reason = body.reason if body else None
+    order = await service.request(orders, session, order_id, what, reason, partner_id)
     await session.flush()
     return await service.read_order(session, order)
 
 
 @router.post("/{order_id}/accept", response_model=OrderRead, summary="The seller accepts")
-async def accept(order_id: str, orders: OrdersDep, session: SessionDep) -> OrderRead:
-    return await _request(orders, session, order_id, "accept", None)
+async def accept(order_id: str, request: Request, session: SessionDep) -> OrderRead:
+    return await _request(request, session, order_id, "accept", None)
 
 
 @router.post("/{order_id}/reject", response_model=OrderRead, summary="The seller rejects")
 async def reject(
-    order_id: str, orders: OrdersDep, session: SessionDep, body: ReasonIn | None = None
+    order_id: str, request: Request, session: SessionDep, body: ReasonIn | None = None
 ) -> OrderRead:
-    return await _request(orders, session, order_id, "reject", body)
+    return await _request(request, session, order_id, "reject", body)
 
 
 @router.post(
@@ -106,9 +125,9 @@ async def reject(
     summary="The buyer cancels (before the carrier has the parcel)",
 )
 async def cancel(
-    order_id: str, orders: OrdersDep, session: SessionDep, body: ReasonIn | None = None
+    order_id: str, request: Request, session: SessionDep, body: ReasonIn | None = None
 ) -> OrderRead:
-    return await _request(orders, session, order_id, "cancel", body)
+    return await _request(request, session, order_id, "cancel", body)
 
 
 @router.post(
@@ -121,9 +140,9 @@ async def cancel(
     "allowance back. Whole orders only (partial returns are planned).",
 )
 async def return_order(
-    order_id: str, orders: OrdersDep, session: SessionDep, body: ReasonIn | None = None
+    order_id: str, request: Request, session: SessionDep, body: ReasonIn | None = None
 ) -> OrderRead:
-    return await _request(orders, session, order_id, "return", body)
+    return await _request(request, session, order_id, "return", body)
 
 
 @peer_router.post(

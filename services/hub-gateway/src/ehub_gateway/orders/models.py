@@ -25,6 +25,9 @@ class Order(Base):
     seller_hub: Mapped[str] = mapped_column(String(2))
     seller_id: Mapped[str] = mapped_column(String(40), index=True)
     partner_reference: Mapped[str | None] = mapped_column(String(200))
+    # The partner whose order it is here: the marketplace at the buyer's hub, the seller's
+    # partner at the seller's hub (None: placed without a key, development only).
+    partner_id: Mapped[str | None] = mapped_column(String(40), index=True)
     buyer_ref: Mapped[str] = mapped_column(String(64))  # hashed buyer id
     identity_ref: Mapped[str | None] = mapped_column(String(64))  # hashed identity number
     ship_to: Mapped[dict[str, Any]] = mapped_column(JSON)

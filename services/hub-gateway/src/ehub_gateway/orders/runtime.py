@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from ehub_core.app import ServiceContext
 from ehub_gateway.orders.service import Orders
+from ehub_gateway.partners.door import KeyCache
 from ehub_gateway.saga.runner import Saga
 from ehub_gateway.settings import GatewaySettings
 
@@ -43,6 +44,13 @@ async def start_orders(app: FastAPI, ctx: ServiceContext) -> None:
         return_window_days=settings.order_return_window_days,
     )
     ctx.tasks.append(asyncio.create_task(saga.run(), name="order-saga-timer"))
+    keys = KeyCache(ctx.db, reload_interval=settings.partner_reload_interval)
+    await keys.load()
+    app.state.keys = keys
+    ctx.tasks.append(asyncio.create_task(keys.run(), name="partner-keys"))
+    fetch = getattr(app.state, "openapi_fetch", None)
+    if fetch is not None:
+        ctx.tasks.append(asyncio.create_task(fetch(), name="openapi-fetch"))
 
 
 async def stop_orders(app: FastAPI, ctx: ServiceContext) -> None:
@@ -50,4 +58,10 @@ async def stop_orders(app: FastAPI, ctx: ServiceContext) -> None:
     if orders is None:
         return
     orders.saga.stop()
+    keys = getattr(app.state, "keys", None)
+    if keys is not None:
+        keys.stop()
+    for task in ctx.tasks:
+        if task.get_name() == "openapi-fetch":
+            task.cancel()
     await orders.services.aclose()

@@ -156,8 +156,8 @@ def _money(quote: dict[str, Any], offer: dict[str, Any], rate: dict[str, Any]) -
     }
 
 
-async def _replay(session: AsyncSession, key: str, body: Any) -> Outcome | None:
-    existing = await session.get(IdempotencyRecord, (PLACE_SCOPE, key))
+async def _replay(session: AsyncSession, scope: str, key: str, body: Any) -> Outcome | None:
+    existing = await session.get(IdempotencyRecord, (scope, key))
     if existing is None:
         return None
     if existing.request_hash != request_hash(body):
@@ -177,14 +177,17 @@ async def _replay(session: AsyncSession, key: str, body: Any) -> Outcome | None:
     return Outcome(existing.status_code, existing.response, replayed=True)
 
 
-async def place_order(orders: Orders, data: OrderCreate, key: str | None) -> Outcome:
+async def place_order(
+    orders: Orders, data: OrderCreate, key: str | None, partner_id: str | None
+) -> Outcome:
     """Price the order on the seller hub's live offer and this hub's customs, then record
     it with its import pre-declaration command, in one transaction."""
     db = orders.saga.db
     body = data.model_dump(mode="json")
+    scope = f"{PLACE_SCOPE}:{partner_id or '-'}"  # one partner's keys never meet another's
     if key is not None:
         async with db.reader() as session:
-            if (done := await _replay(session, key, body)) is not None:
+            if (done := await _replay(session, scope, key, body)) is not None:
                 return done
     hub = orders.hub
     if data.seller_hub == hub:
@@ -237,6 +240,7 @@ async def place_order(orders: Orders, data: OrderCreate, key: str | None) -> Out
         seller_hub=data.seller_hub,
         seller_id=data.seller_id,
         partner_reference=data.partner_reference,
+        partner_id=partner_id,
         buyer_ref=ref,
         identity_ref=(
             hashlib.sha256(f"ehub:{hub}:id:{data.buyer.identity_number}".encode()).hexdigest()
@@ -276,7 +280,7 @@ async def place_order(orders: Orders, data: OrderCreate, key: str | None) -> Out
             await session.flush()
             return 201, (await read_order(session, order)).model_dump(mode="json")
 
-        outcome = await run_once(session, scope=PLACE_SCOPE, key=key, body=body, create=create)
+        outcome = await run_once(session, scope=scope, key=key, body=body, create=create)
     orders.saga.notify()
     return outcome
 
@@ -317,9 +321,10 @@ async def read_order(session: AsyncSession, order: Order) -> OrderRead:
     )
 
 
-async def get_order(session: AsyncSession, order_id: str) -> Order:
+async def get_order(session: AsyncSession, order_id: str, partner_id: str | None) -> Order:
+    """The order if the caller may see it: another partner's order is "not found" too."""
     order = await session.get(Order, order_id)
-    if order is None:
+    if order is None or (partner_id is not None and order.partner_id != partner_id):
         raise NotFoundError(f"no order {order_id} at this hub")
     return order
 
@@ -366,10 +371,15 @@ async def _return_rate(orders: Orders, order: Order) -> dict[str, Any]:
 
 
 async def request(
-    orders: Orders, session: AsyncSession, order_id: str, what: str, reason: str | None
+    orders: Orders,
+    session: AsyncSession,
+    order_id: str,
+    what: str,
+    reason: str | None,
+    partner_id: str | None,
 ) -> Order:
     """A partner's accept, reject or cancel: one transition, or 409 saying why not."""
-    order = await get_order(session, order_id)
+    order = await get_order(session, order_id, partner_id)
     role, state = Role(order.role), State(order.state)
     if role != REQUEST_ROLE[what]:
         side = "seller's" if REQUEST_ROLE[what] == Role.SELLER else "buyer's"
@@ -407,8 +417,11 @@ async def list_orders(
     created_before: datetime | None,
     cursor: str | None,
     limit: int,
+    partner_id: str | None,
 ) -> tuple[list[OrderSummary], str | None]:
     stmt = select(Order).order_by(Order.id.desc()).limit(limit + 1)
+    if partner_id is not None:
+        stmt = stmt.where(Order.partner_id == partner_id)
     if state:
         stmt = stmt.where(Order.state == state)
     if role:

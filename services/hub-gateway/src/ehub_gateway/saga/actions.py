@@ -70,6 +70,7 @@ def command_body(order: Order, action: Action) -> dict[str, Any]:
             "country": order.buyer_hub,
             "origin": order.seller_hub,
             "buyer_ref": order.buyer_ref,
+            "partner_id": order.partner_id,
             "currency": order.seller_currency,
             "lines": _declared_lines(order),
             "allowance": allowance,

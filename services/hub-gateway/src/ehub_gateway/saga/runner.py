@@ -190,6 +190,7 @@ class Saga:
                 order.reason = f"{phase}_{decision}: {body.get('reason', '')}"
             return f"{reply}:{decision}", detail
         if reply == "StockReserved":
+            order.partner_id = body.get("owner") or order.partner_id  # the seller's partner
             order.seller = {
                 "ship_from": body.get("ship_from"),
                 "auto_accept": bool(body.get("auto_accept")),
@@ -316,6 +317,7 @@ class Saga:
             seller_hub=placed.seller_hub,
             seller_id=placed.seller_id,
             partner_reference=placed.partner_reference or None,
+            partner_id=None,  # the seller's partner, known once the stock is reserved
             buyer_ref=placed.buyer_ref,
             identity_ref=None,
             ship_to=actions.address_dict(placed.ship_to),
