@@ -50,6 +50,9 @@ def main() -> int:
     manifest = json.loads((args.var_dir / "network.json").read_text())
     demo = manifest["demo"][args.seller]
     buyer_gw, seller_gw = _gateway(manifest, args.buyer), _gateway(manifest, args.seller)
+    # The marketplace's key at the buyer's hub; the seller's key at the seller's hub.
+    market = {"Authorization": f"Bearer {manifest['demo'][args.buyer]['marketplace_key']}"}
+    seller = {"Authorization": f"Bearer {demo['seller_key']}"}
     body = {
         "seller_hub": args.seller,
         "seller_id": demo["seller_id"],
@@ -68,7 +71,9 @@ def main() -> int:
     }
     with httpx.Client(timeout=30.0) as client:
         resp = client.post(
-            f"{buyer_gw}/v1/orders", json=body, headers={"Idempotency-Key": str(uuid.uuid4())}
+            f"{buyer_gw}/v1/orders",
+            json=body,
+            headers={**market, "Idempotency-Key": str(uuid.uuid4())},
         )
         if resp.status_code != 201:
             print(f"placing failed: {resp.status_code} {resp.text}", file=sys.stderr)
@@ -85,8 +90,8 @@ def main() -> int:
         deadline = time.monotonic() + args.timeout
         states: dict[str, str] = {}
         while time.monotonic() < deadline:
-            for hub, gw in ((args.buyer, buyer_gw), (args.seller, seller_gw)):
-                r = client.get(f"{gw}/v1/orders/{order['id']}")
+            for hub, gw, key in ((args.buyer, buyer_gw, market), (args.seller, seller_gw, seller)):
+                r = client.get(f"{gw}/v1/orders/{order['id']}", headers=key)
                 if r.status_code == 200:
                     _print_new(seen, hub, r.json())
                     states[hub] = r.json()["state"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SELLER = {"name": "Maritime Lobster Co", "country": "CA", "sme_verified": True}
+SELLER = {"name": "Maritime Lobster Co", "country": "CA"}
 
 
 def product(seller_id: str, **over):

@@ -1,5 +1,6 @@
-"""Migration 0003 adds the sellers' ship_from/auto_accept and the stock reservations on
-SQLite and Postgres, keeping existing sellers, and goes down again."""
+"""Migration 0003 adds the sellers' ship_from/auto_accept and the stock reservations, 0004
+the owners of sellers and products, on SQLite and Postgres, keeping existing rows, and
+each goes down again."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ async def test_0003_upgrades_existing_sellers_downgrades_and_upgrades_again(data
                     "VALUES ('sel_old', 'Old', 'CA', false, CURRENT_TIMESTAMP)"
                 )
             )
-        await upgrade(db, "ehub_catalog.migrations")
+        await upgrade(db, "ehub_catalog.migrations", "0003")
         assert await current_revision(db) == "0003"
         tables, columns = await inspect(db)
         assert "stock_reservations" in tables and {"ship_from", "auto_accept"} <= columns
@@ -52,7 +53,55 @@ async def test_0003_upgrades_existing_sellers_downgrades_and_upgrades_again(data
             await conn.run_sync(downgrade_to, "0002")
         tables, columns = await inspect(db)
         assert "stock_reservations" not in tables and not {"ship_from", "auto_accept"} & columns
-        await upgrade(db, "ehub_catalog.migrations")
+        await upgrade(db, "ehub_catalog.migrations", "0003")
         assert await current_revision(db) == "0003"
+    finally:
+        await db.dispose()
+
+
+async def indexes(db: Database, table: str) -> set[str]:
+    def run(conn: sa.Connection) -> set[str]:
+        return {i["name"] for i in sa.inspect(conn).get_indexes(table) if i["name"]}
+
+    async with db.engine.connect() as conn:
+        return await conn.run_sync(run)
+
+
+async def test_0004_adds_owners_to_existing_rows_downgrades_and_upgrades_again(database_url):
+    db = Database(database_url)
+    try:
+        await upgrade(db, "ehub_catalog.migrations", "0003")
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO sellers (id, name, country, sme_verified, auto_accept, "
+                    "created_at) VALUES ('sel_old', 'Old', 'CA', false, false, CURRENT_TIMESTAMP)"
+                )
+            )
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO products (id, seller_id, title, description, hs_code, "
+                    "origin_country, price, currency, weight_kg, stock, created_at) VALUES "
+                    "('prd_old', 'sel_old', 'T', '', '030632', 'CA', 1, 'CAD', 1, 1, "
+                    "CURRENT_TIMESTAMP)"
+                )
+            )
+        await upgrade(db, "ehub_catalog.migrations")
+        assert await current_revision(db) == "0004"
+        async with db.engine.connect() as conn:
+            for table in ("sellers", "products"):
+                owner = (await conn.execute(sa.text(f"SELECT owner FROM {table}"))).scalar_one()
+                assert owner is None  # rows from before: the operator's alone
+        assert "ix_sellers_owner" in await indexes(db, "sellers")
+        assert "ix_products_owner" in await indexes(db, "products")
+
+        async with db.engine.begin() as conn:
+            await conn.run_sync(downgrade_to, "0003")
+        _, columns = await inspect(db)
+        assert "owner" not in columns
+        async with db.engine.connect() as conn:
+            assert (await conn.execute(sa.text("SELECT id FROM products"))).scalar() == "prd_old"
+        await upgrade(db, "ehub_catalog.migrations")
+        assert await current_revision(db) == "0004"
     finally:
         await db.dispose()

@@ -341,7 +341,7 @@ async def test_migration_0003_marks_existing_entries_confirmed_and_downgrades(da
                 ),
                 {"t": datetime.now(UTC)},
             )
-        await upgrade(db, "ehub_customs.migrations")
+        await upgrade(db, "ehub_customs.migrations", "0003")
         assert await current_revision(db) == "0003"
         async with db.sessionmaker() as s:
             status = await s.scalar(sa.text("SELECT status FROM customs_allowance_entries"))
@@ -353,7 +353,7 @@ async def test_migration_0003_marks_existing_entries_confirmed_and_downgrades(da
                 lambda c: [col["name"] for col in sa.inspect(c).get_columns(ENTRIES)]
             )
         assert "customs_declarations" not in tables and "status" not in columns
-        await upgrade(db, "ehub_customs.migrations")
+        await upgrade(db, "ehub_customs.migrations", "0003")
         assert await current_revision(db) == "0003"
     finally:
         await db.dispose()

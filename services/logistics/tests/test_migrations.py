@@ -1,5 +1,5 @@
-"""Migrations 0002 (logistics tables) and 0003 (saga step) go up and down on SQLite and
-Postgres."""
+"""Migrations 0002 (logistics tables), 0003 (saga step) and 0004 (owners) go up and down
+on SQLite and Postgres."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ async def test_0002_upgrades_downgrades_and_upgrades_again(database_url):
     db = Database(database_url)
     try:
         await upgrade(db, "ehub_logistics.migrations")
-        assert await current_revision(db) == "0003"
+        assert await current_revision(db) == "0004"
         assert await table_names(db) >= TABLES
         async with db.engine.begin() as conn:
             await conn.run_sync(downgrade_to, "0001")
@@ -67,6 +67,43 @@ async def test_0003_adds_and_drops_the_saga_step(database_url):
         assert not {"saga_step", "saga_slot"} & columns
         assert "uq_logistics_shipments_saga_slot" not in indexes
         await upgrade(db, "ehub_logistics.migrations")
-        assert await current_revision(db) == "0003"
+        assert await current_revision(db) == "0004"
+    finally:
+        await db.dispose()
+
+
+async def test_0004_adds_and_drops_the_owner_keeping_shipments(database_url):
+    db = Database(database_url)
+    try:
+        await upgrade(db, "ehub_logistics.migrations", "0003")
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO logistics_shipments (id, carrier, service, service_name, "
+                    "tracking_number, status, origin_country, destination_country, shipper, "
+                    "recipient, parcels, currency, total, charges, chargeable_weight_kg, "
+                    "transit_days, ship_date, estimated_delivery, rate_id, rate_card, "
+                    "label_pdf, created_at, updated_at) VALUES ('shp_old', 'express', 'x', "
+                    "'X', 'EX1', 'created', 'CA', 'CN', '{}', '{}', '[]', 'USD', '1', '{}', "
+                    "'1', 1, '2026-01-01', '2026-01-02', 'rte_1', 'card', :pdf, "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"pdf": b"%PDF"},
+            )
+        await upgrade(db, "ehub_logistics.migrations")
+        assert await current_revision(db) == "0004"
+        columns, indexes = await shipment_columns_and_indexes(db)
+        assert "owner" in columns and "ix_logistics_shipments_owner" in indexes
+        async with db.engine.connect() as conn:
+            owner = await conn.scalar(sa.text("SELECT owner FROM logistics_shipments"))
+        assert owner is None  # from before partner identity: the operator's alone
+        async with db.engine.begin() as conn:
+            await conn.run_sync(downgrade_to, "0003")
+        columns, indexes = await shipment_columns_and_indexes(db)
+        assert "owner" not in columns and "ix_logistics_shipments_owner" not in indexes
+        async with db.engine.connect() as conn:
+            assert await conn.scalar(sa.text("SELECT id FROM logistics_shipments")) == "shp_old"
+        await upgrade(db, "ehub_logistics.migrations")
+        assert await current_revision(db) == "0004"
     finally:
         await db.dispose()

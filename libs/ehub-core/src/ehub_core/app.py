@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp
 
 from ehub_core import telemetry
 from ehub_core.bus import BusUnavailable, EventBus, Handler, KafkaBus, Subscription
@@ -114,7 +115,7 @@ def create_service_app(
     routers: Sequence[APIRouter] = (),
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
-    middleware: Sequence[type] = (),
+    middleware: Sequence[Callable[[ASGIApp], ASGIApp]] = (),
     version: str = "0.1.0",
 ) -> FastAPI:
     """Build a service's FastAPI app; start-up runs migrations, then the relay, then hooks."""

@@ -260,6 +260,7 @@ class KafkaSubscription:
                         "messaging.kafka.offset": -1 if message.offset is None else message.offset,
                         "messaging.consumer.group.name": self.group_id,
                         "messaging.message.id": message.header("event_id") or "",
+                        "ehub.event_type": message.header("event_type") or "",
                     }
                 )
             yield

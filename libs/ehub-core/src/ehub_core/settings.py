@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EXIT_BAD_SETTINGS = 2
@@ -44,6 +44,13 @@ class CoreSettings(BaseSettings):
         0.5, gt=0, le=60, description="Seconds between outbox scans when idle (commits wake it)"
     )
     migrate_on_start: bool = Field(True, description="Apply Alembic migrations at start")
+    internal_token: SecretStr | None = Field(
+        None,
+        description="The hub's internal credential: the gateway sends it as X-Ehub-Gateway "
+        "when it forwards a partner's call, operators as 'Authorization: Bearer' on "
+        "/operator/v1/*. Unset = development only: services take anonymous callers and "
+        "the operator API is off (docs/partners.md)",
+    )
 
     @field_validator("hub_id")
     @classmethod

@@ -159,6 +159,7 @@ async def _stock_reserved(
         "seller_id": seller_id,
         "ship_from": seller.ship_from if seller is not None else None,
         "auto_accept": seller.auto_accept if seller is not None else False,
+        "owner": seller.owner if seller is not None else None,  # the seller's partner
         "lines": lines,
     }
 

@@ -3,6 +3,7 @@
 from fastapi import FastAPI
 
 from ehub_core.app import ServiceContext, create_service_app
+from ehub_core.partners import warn_if_open
 from ehub_core.settings import load_settings
 from ehub_customs.api import routers
 from ehub_customs.consumers import start_consumers
@@ -25,5 +26,5 @@ def create_app(settings: CustomsSettings | None = None) -> FastAPI:
         description="Landed cost (duty, VAT/GST, de minimis), declarations, risk and clearance.",
         migrations_package="ehub_customs.migrations",
         routers=routers,
-        on_startup=[_load_rules, start_consumers],
+        on_startup=[warn_if_open, _load_rules, start_consumers],
     )

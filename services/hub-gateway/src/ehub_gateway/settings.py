@@ -92,6 +92,33 @@ class GatewaySettings(CoreSettings):
         10.0, gt=0, le=3600, description="Re-send a saga command unanswered this long (s)"
     )
 
+    webhook_allow_http: bool = Field(
+        False,
+        description="Allow http:// webhook endpoints on loopback addresses (local networks "
+        "only; https:// otherwise)",
+    )
+    webhook_max_age: float = Field(
+        86400.0,
+        gt=0,
+        le=30 * 86400,
+        description="Seconds a webhook delivery is retried before it is marked failed",
+    )
+    webhook_backoff_base: float = Field(
+        5.0, gt=0, le=3600, description="First webhook retry delay ceiling (s); doubles, jittered"
+    )
+    webhook_backoff_max: float = Field(
+        3600.0, gt=0, le=86400, description="Longest webhook retry delay (s)"
+    )
+    webhook_timeout: float = Field(
+        10.0, gt=0, le=60, description="Seconds a webhook endpoint has to answer"
+    )
+    webhook_concurrency: int = Field(
+        32, ge=1, le=1000, description="Webhook requests in flight at once (per gateway process)"
+    )
+    webhook_poll_interval: float = Field(
+        1.0, gt=0, le=60, description="Seconds between scans for due webhooks (commits wake it)"
+    )
+
     @property
     def resolved_keys_dir(self) -> Path:
         return self.keys_dir or self.var_dir / self.hub_id.lower() / "keys"

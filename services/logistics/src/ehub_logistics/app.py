@@ -3,6 +3,7 @@
 from fastapi import FastAPI
 
 from ehub_core.app import ServiceContext, create_service_app
+from ehub_core.partners import warn_if_open
 from ehub_core.settings import load_settings
 from ehub_logistics.api import routers
 from ehub_logistics.carriers.registry import load_carriers
@@ -23,5 +24,5 @@ def create_app(settings: LogisticsSettings | None = None) -> FastAPI:
         description="Carriers, rate shopping, shipments, PDF labels and tracking.",
         migrations_package="ehub_logistics.migrations",
         routers=routers,
-        on_startup=[_load_carriers, start_consumers],
+        on_startup=[warn_if_open, _load_carriers, start_consumers],
     )

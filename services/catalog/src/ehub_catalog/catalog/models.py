@@ -22,6 +22,9 @@ class Seller(Base):
     sme_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     ship_from: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     auto_accept: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The partner (prt_...) that created it through the gateway, or for which the
+    # operator did; None: created in development mode. Partners see only their own.
+    owner: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -38,6 +41,8 @@ class Product(Base):
     currency: Mapped[str] = mapped_column(String(3))
     weight_kg: Mapped[Decimal] = mapped_column(Numeric(10, 3))
     stock: Mapped[int] = mapped_column(Integer, default=0)
+    # Always the seller's owner: only the partner owning a seller adds its products.
+    owner: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

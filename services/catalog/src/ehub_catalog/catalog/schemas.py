@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ehub_core.money import Amount, CurrencyCode
+from ehub_core.partners import PARTNER_ID_PATTERN
 
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$", to_upper=True)]
 HsCode = Annotated[
@@ -35,16 +36,34 @@ class ShipFrom(BaseModel):
 
 
 class SellerCreate(BaseModel):
+    """A partner's new seller. ``sme_verified`` is not here: only the hub's operator
+    sets it (``POST /operator/v1/sellers/{id}/verification``); sending it is a 422."""
+
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
     country: CountryCode
-    sme_verified: bool = False
     ship_from: ShipFrom | None = Field(
         None, description="Dispatch address of the seller's cross-border orders"
     )
     auto_accept: bool = Field(
         False, description="Accept incoming cross-border orders automatically"
     )
+
+
+class OperatorSellerCreate(SellerCreate):
+    """The operator creates a seller on behalf of a partner (e.g. a network's demo seed)."""
+
+    owner: str | None = Field(
+        None,
+        pattern=PARTNER_ID_PATTERN,
+        description="The partner (prt_...) the seller belongs to; null: the hub's own",
+    )
+    sme_verified: bool = Field(False, description="Verified small or medium enterprise")
+
+
+class SellerVerification(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sme_verified: bool
 
 
 class SellerRead(BaseModel):
@@ -55,6 +74,7 @@ class SellerRead(BaseModel):
     sme_verified: bool
     ship_from: ShipFrom | None
     auto_accept: bool
+    owner: str | None = Field(description="The partner (prt_...) the seller belongs to")
     created_at: datetime
 
 
@@ -83,6 +103,7 @@ class ProductRead(BaseModel):
     currency: str
     weight_kg: Decimal
     stock: int
+    owner: str | None = Field(description="The partner (prt_...) owning the product's seller")
     created_at: datetime
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import case, func, select, text
+from sqlalchemy import case, exists, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehub_customs.allowances.models import COUNTED, RESERVED, AllowanceEntry
@@ -51,6 +51,18 @@ class AllowanceRepository:
         """Sum of counted amounts (reserved + confirmed) and number of orders."""
         u = await self.usage(country=country, buyer_id=buyer_id, year=year)
         return u.used, u.orders
+
+    async def placed_for(self, *, partner_id: str, country: str, buyer_id: str) -> bool:
+        """Whether the partner placed at least one order of the buyer in the country
+        (an entry in any year and any status)."""
+        stmt = select(
+            exists().where(
+                AllowanceEntry.partner_id == partner_id,
+                AllowanceEntry.country == country,
+                AllowanceEntry.buyer_id == buyer_id,
+            )
+        )
+        return bool(await self.session.scalar(stmt))
 
     async def find_order(self, *, country: str, order_id: str) -> AllowanceEntry | None:
         stmt = select(AllowanceEntry).where(

@@ -114,6 +114,15 @@ async def get_allowance(
     )
 
 
+async def visible_to_partner(
+    session: AsyncSession, *, partner_id: str, country: str, buyer_id: str
+) -> bool:
+    """A partner may read a buyer's allowance once it placed an order of that buyer."""
+    return await AllowanceRepository(session).placed_for(
+        partner_id=partner_id, country=country, buyer_id=buyer_id
+    )
+
+
 async def record_order(
     session: AsyncSession,
     *,
@@ -124,6 +133,7 @@ async def record_order(
     amount: Decimal,
     currency: str,
     occurred_at: datetime,
+    partner_id: str | None = None,
 ) -> bool:
     """Count a committed order against the buyer's year; False if the event was a duplicate.
 
@@ -153,6 +163,7 @@ async def record_order(
             status=CONFIRMED,
             occurred_at=occurred_at,
             recorded_at=datetime.now(UTC),
+            partner_id=partner_id,
         )
     )
     await session.flush()
@@ -186,13 +197,15 @@ async def reserve_allowance(
     amount: Decimal,
     reference: str,
     now: datetime,
+    partner_id: str | None = None,
 ) -> Reservation:
     """Reserve ``amount`` (in ``rule.currency``) of the buyer's year for an order.
 
     Refuses (``exceeded``) when the buyer's used amount (reserved + confirmed) plus this
     order would be over the annual limit. ``reference`` is stored as the entry's
-    ``event_id`` (the declaration id). An order that already counts in the country is
-    not counted twice; a released entry of the order is reserved again.
+    ``event_id`` (the declaration id), ``partner_id`` as the marketplace that placed
+    the order. An order that already counts in the country is not counted twice; a
+    released entry of the order is reserved again.
     """
     year = allowance_year(country, now)
     amount = amount.quantize(CENT)
@@ -208,6 +221,7 @@ async def reserve_allowance(
         existing.buyer_id, existing.year, existing.amount = buyer_id, year, amount
         existing.currency, existing.event_id, existing.status = rule.currency, reference, RESERVED
         existing.occurred_at = existing.recorded_at = now
+        existing.partner_id = partner_id if partner_id is not None else existing.partner_id
     else:
         repo.add(
             AllowanceEntry(
@@ -222,6 +236,7 @@ async def reserve_allowance(
                 status=RESERVED,
                 occurred_at=now,
                 recorded_at=now,
+                partner_id=partner_id,
             )
         )
     await session.flush()

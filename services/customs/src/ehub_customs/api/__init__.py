@@ -2,11 +2,12 @@
 
 from fastapi import APIRouter
 
-from ehub_customs.api import allowances, declarations, landed_cost, rules
+from ehub_customs.api import allowances, declarations, landed_cost, operator, rules
 
 routers: list[APIRouter] = [
     landed_cost.router,
     rules.router,
     allowances.router,
     declarations.router,
+    operator.router,
 ]

@@ -1,4 +1,9 @@
-"""``GET /v1/allowances/{country}/{buyer_id}``: a buyer's person-year allowance."""
+"""``GET /v1/allowances/{country}/{buyer_id}``: a buyer's person-year allowance.
+
+A partner reads it only as a marketplace that placed at least one order of the buyer
+(an entry in the ledger); anyone else is answered 404. The operator reads any buyer's
+on ``/operator/v1/allowances/{country}/{buyer_id}`` (``api/operator.py``).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehub_core.deps import SessionDep
-from ehub_customs.allowances.service import get_allowance
-from ehub_customs.api.deps import RuleBookDep
+from ehub_core.errors import NotFoundError
+from ehub_core.partners import GuardedRoute
+from ehub_customs.allowances.service import get_allowance, visible_to_partner
+from ehub_customs.api.deps import AllowancesReader, RuleBookDep
+from ehub_customs.tariffs.rulebook import RuleBook
 
-router = APIRouter(prefix="/v1", tags=["allowances"])
+router = APIRouter(prefix="/v1", tags=["allowances"], route_class=GuardedRoute)
+
+CountryPath = Annotated[str, Path(pattern=r"^[A-Z]{2}$")]
+BuyerPath = Annotated[str, Path(min_length=1, max_length=100)]
+DateQuery = Annotated[Date | None, Query(description="day in the year to read; default today")]
 
 
 class AllowanceRead(BaseModel):
@@ -31,17 +44,10 @@ class AllowanceRead(BaseModel):
     verified: bool
 
 
-@router.get("/allowances/{country}/{buyer_id}", response_model=AllowanceRead)
-async def read_allowance(
-    country: Annotated[str, Path(pattern=r"^[A-Z]{2}$")],
-    buyer_id: Annotated[str, Path(min_length=1, max_length=100)],
-    book: RuleBookDep,
-    session: SessionDep,
-    date: Annotated[
-        Date | None, Query(description="day in the year to read; default today")
-    ] = None,
+async def allowance_read(
+    session: AsyncSession, book: RuleBook, *, country: str, buyer_id: str, on: Date | None
 ) -> AllowanceRead:
-    on = date or datetime.now(UTC).date()
+    on = on or datetime.now(UTC).date()
     a = await get_allowance(session, book, country=country, buyer_id=buyer_id, on=on)
     return AllowanceRead(
         country=a.country,
@@ -57,3 +63,26 @@ async def read_allowance(
         source={"title": a.source_title, "url": a.source_url},
         verified=a.verified,
     )
+
+
+@router.get("/allowances/{country}/{buyer_id}", response_model=AllowanceRead)
+async def read_allowance(
+    country: CountryPath,
+    buyer_id: BuyerPath,
+    book: RuleBookDep,
+    session: SessionDep,
+    caller: AllowancesReader,
+    date: DateQuery = None,
+) -> AllowanceRead:
+    partner = caller.visible_to
+    if partner is not None and (
+        caller.role != "marketplace"
+        or not await visible_to_partner(
+            session, partner_id=partner, country=country, buyer_id=buyer_id
+        )
+    ):
+        raise NotFoundError(
+            f"No allowance of buyer {buyer_id!r} in {country} for this partner: a "
+            "marketplace reads the allowances of the buyers it placed orders for"
+        )
+    return await allowance_read(session, book, country=country, buyer_id=buyer_id, on=date)

@@ -7,11 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from ehub_core.deps import ReadSessionDep
+from ehub_core.partners import GuardedRoute
+from ehub_customs.api.deps import DeclarationsReader
 from ehub_customs.declarations.models import Declaration
 from ehub_customs.declarations.schemas import DeclarationRead
 from ehub_customs.declarations.service import declarations_for_order
 
-router = APIRouter(prefix="/v1", tags=["declarations"])
+router = APIRouter(prefix="/v1", tags=["declarations"], route_class=GuardedRoute)
 
 
 def declaration_read(d: Declaration) -> DeclarationRead:
@@ -41,6 +43,7 @@ def declaration_read(d: Declaration) -> DeclarationRead:
 )
 async def list_declarations(
     session: ReadSessionDep,
+    _caller: DeclarationsReader,
     order_id: Annotated[str, Query(min_length=1, max_length=100)],
 ) -> list[DeclarationRead]:
     return [declaration_read(d) for d in await declarations_for_order(session, order_id)]

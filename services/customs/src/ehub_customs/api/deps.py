@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from ehub_core.errors import ServiceUnavailableError
+from ehub_core.partners import Caller, require_scope
 from ehub_customs.tariffs.rulebook import RuleBook
 
 
@@ -19,3 +20,9 @@ async def get_rulebook(request: Request) -> RuleBook:
 
 
 RuleBookDep = Annotated[RuleBook, Depends(get_rulebook)]
+
+
+# Partner routes, by scope (docs/partners.md).
+QuotesReader = Annotated[Caller, require_scope("quotes:read")]
+AllowancesReader = Annotated[Caller, require_scope("allowances:read")]
+DeclarationsReader = Annotated[Caller, require_scope("declarations:read")]

@@ -8,14 +8,17 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from ehub_core.app import ServiceContext
 from ehub_core.deps import ContextDep
+from ehub_core.partners import GuardedRoute
 from ehub_customs.allowances.service import used_allowance
-from ehub_customs.api.deps import RuleBookDep
+from ehub_customs.api.deps import QuotesReader, RuleBookDep
 from ehub_customs.landed_cost.engine import quote
 from ehub_customs.landed_cost.reverse import reverse
 from ehub_customs.landed_cost.schemas import LandedCostCreate, LandedCostRead, quote_dict
+from ehub_customs.tariffs.rulebook import RuleBook
 
-router = APIRouter(prefix="/v1", tags=["landed cost"])
+router = APIRouter(prefix="/v1", tags=["landed cost"], route_class=GuardedRoute)
 
 
 @router.post(
@@ -25,8 +28,13 @@ router = APIRouter(prefix="/v1", tags=["landed cost"])
     summary="Landed cost of a consignment: duty, taxes, levies, each citing its rule",
 )
 async def create_landed_cost(
-    body: LandedCostCreate, book: RuleBookDep, ctx: ContextDep
+    body: LandedCostCreate, book: RuleBookDep, ctx: ContextDep, _caller: QuotesReader
 ) -> JSONResponse:
+    return await landed_cost(body, book, ctx)
+
+
+async def landed_cost(body: LandedCostCreate, book: RuleBook, ctx: ServiceContext) -> JSONResponse:
+    """The quote (or reverse quote) answer, for partners and for the operator."""
     if body.shipping_currency and body.shipping_currency != body.currency:
         fx = book.fx.rate(
             body.shipping_currency, body.currency, body.date, field="shipping_currency"

@@ -9,10 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from ehub_core.errors import NotFoundError
-from ehub_customs.api.deps import RuleBookDep
+from ehub_core.partners import GuardedRoute
+from ehub_customs.api.deps import QuotesReader, RuleBookDep
 from ehub_customs.tariffs.rulebook import RuleRef
 
-router = APIRouter(prefix="/v1", tags=["rules"])
+router = APIRouter(prefix="/v1", tags=["rules"], route_class=GuardedRoute)
 
 
 def _ref(ref: RuleRef) -> dict[str, Any]:
@@ -37,6 +38,7 @@ def _d(v: Any) -> str | None:
 async def read_rules(
     country: Annotated[str, Path(pattern=r"^[A-Z]{2}$")],
     book: RuleBookDep,
+    _caller: QuotesReader,
     date: Annotated[Date | None, Query(description="default: today")] = None,
 ) -> dict[str, Any]:
     rules = book.countries.get(country)

@@ -81,6 +81,9 @@ class ImportDeclarationBody(_Declaration):
     origin: CountryCode
     buyer_ref: str | None = Field(None, min_length=1, max_length=100)
     allowance: AllowanceClaim | None = None
+    partner_id: str | None = Field(
+        None, min_length=1, max_length=64, description="The marketplace that placed the order"
+    )
 
 
 class ExportDeclarationBody(_Declaration):

@@ -119,6 +119,7 @@ async def file_import(
             amount=amount,
             reference=declaration_id,
             now=now,
+            partner_id=decl.partner_id,
         )
         if reservation.exceeded:
             decision = Decision(declaration_id, HELD, ALLOWANCE_EXCEEDED, exceeded(reservation))

@@ -82,6 +82,16 @@ def reverse(
     lo = ZERO
     total, best, units = landed(lo)
     if total > target:
+        # Per-line rounding of charges allocated by value (insurance, say) can make the
+        # all-zero price mix cost a cent more than a tiny positive one: look for a scale
+        # at or under the target before giving up.
+        for k in range(0, 24):
+            scale = Decimal(1) / (2**k)
+            total, best, units = landed(scale)
+            if total <= target:
+                lo = scale
+                break
+    if total > target:
         raise UnprocessableError(
             f"target {target} {currency} is below the fixed landed cost ({total})",
             errors=[{"loc": ["body", "target_total"], "msg": "below the fixed charges"}],

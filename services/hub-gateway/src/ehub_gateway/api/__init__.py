@@ -8,6 +8,7 @@ from ehub_gateway.orders.api import peer_router as offers_router
 from ehub_gateway.orders.api import router as orders_router
 from ehub_gateway.partners.api import router as operator_router
 from ehub_gateway.partners.proxy import router as proxy_router
+from ehub_gateway.webhooks.api import router as webhooks_router
 
 # The proxy's catch-all ``/v1/{path}`` comes last: the gateway's own routes match first.
 routers: list[APIRouter] = [
@@ -16,5 +17,6 @@ routers: list[APIRouter] = [
     orders_router,
     offers_router,
     operator_router,
+    webhooks_router,
     proxy_router,
 ]

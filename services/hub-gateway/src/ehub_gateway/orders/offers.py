@@ -55,7 +55,8 @@ async def build_offer(
     client: httpx.AsyncClient, *, catalog: str, logistics: str, request: OfferRequest
 ) -> dict[str, Any]:
     """The seller hub's side: product facts, stock and rates from its own services."""
-    resp = await _get(client, f"{catalog}/v1/sellers/{request.seller_id}")
+    # The hub reads its own catalog as its operator: the offer is the hub's, not a partner's.
+    resp = await _get(client, f"{catalog}/operator/v1/sellers/{request.seller_id}")
     if resp.status_code == 404:
         raise UnprocessableError(
             f"seller {request.seller_id} is not on this hub",
@@ -65,7 +66,7 @@ async def build_offer(
     seller = resp.json()
     lines = []
     for i, line in enumerate(request.lines):
-        resp = await _get(client, f"{catalog}/v1/products/{line.product_id}")
+        resp = await _get(client, f"{catalog}/operator/v1/products/{line.product_id}")
         if resp.status_code == 404 or (
             resp.status_code == 200 and resp.json()["seller_id"] != request.seller_id
         ):
@@ -121,7 +122,7 @@ async def build_offer(
         "declared_value": {"amount": str(goods), "currency": currency},
     }
     try:
-        resp = await client.post(f"{logistics}/v1/rates", json=rate_request)
+        resp = await client.post(f"{logistics}/operator/v1/rates", json=rate_request)
     except httpx.HTTPError as exc:
         raise ServiceUnavailableError(f"logistics did not answer: {exc!r}") from None
     if resp.status_code == 422:

@@ -12,6 +12,7 @@ from ehub_gateway.orders.service import Orders
 from ehub_gateway.partners.door import KeyCache
 from ehub_gateway.saga.runner import Saga
 from ehub_gateway.settings import GatewaySettings
+from ehub_gateway.webhooks.worker import WebhookWorker
 
 
 async def start_orders(app: FastAPI, ctx: ServiceContext) -> None:
@@ -35,7 +36,13 @@ async def start_orders(app: FastAPI, ctx: ServiceContext) -> None:
         accept_window=settings.order_accept_window,
     )
     ctx.subscribe(saga.topics, f"ehub-{settings.hub_id.lower()}-gateway-orders", saga.handle)
-    services = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
+    # The hub's own calls to its services (offers, pricing) go to their operator routes
+    # with the internal credential; partner calls are forwarded by partners/proxy.py.
+    token = settings.internal_token.get_secret_value() if settings.internal_token else None
+    services = httpx.AsyncClient(
+        timeout=httpx.Timeout(10.0, connect=3.0),
+        headers={"Authorization": f"Bearer {token}"} if token else None,
+    )
     app.state.orders = Orders(
         fed=fed,
         saga=saga,
@@ -48,12 +55,18 @@ async def start_orders(app: FastAPI, ctx: ServiceContext) -> None:
     await keys.load()
     app.state.keys = keys
     ctx.tasks.append(asyncio.create_task(keys.run(), name="partner-keys"))
+    webhooks = WebhookWorker.from_settings(ctx.db, settings)
+    app.state.webhooks = webhooks
+    ctx.tasks.append(asyncio.create_task(webhooks.run(), name="webhook-delivery"))
     fetch = getattr(app.state, "openapi_fetch", None)
     if fetch is not None:
         ctx.tasks.append(asyncio.create_task(fetch(), name="openapi-fetch"))
 
 
 async def stop_orders(app: FastAPI, ctx: ServiceContext) -> None:
+    webhooks: WebhookWorker | None = getattr(app.state, "webhooks", None)
+    if webhooks is not None:
+        webhooks.stop()  # its task finishes the attempts underway, then closes its client
     orders: Orders | None = getattr(app.state, "orders", None)
     if orders is None:
         return

@@ -112,7 +112,9 @@ async def _quote(
         "seller_sme_verified": offer["seller"]["sme_verified"],
     }
     try:
-        resp = await orders.services.post(f"{orders.customs_url}/v1/landed-cost", json=body)
+        resp = await orders.services.post(
+            f"{orders.customs_url}/operator/v1/landed-cost", json=body
+        )
     except httpx.HTTPError as exc:
         raise ServiceUnavailableError(f"customs did not answer: {exc!r}") from None
     if resp.status_code == 422:
@@ -321,9 +323,11 @@ async def read_order(session: AsyncSession, order: Order) -> OrderRead:
     )
 
 
-async def get_order(session: AsyncSession, order_id: str, partner_id: str | None) -> Order:
+async def get_order(
+    session: AsyncSession, order_id: str, partner_id: str | None, *, for_update: bool = False
+) -> Order:
     """The order if the caller may see it: another partner's order is "not found" too."""
-    order = await session.get(Order, order_id)
+    order = await session.get(Order, order_id, with_for_update=for_update or None)
     if order is None or (partner_id is not None and order.partner_id != partner_id):
         raise NotFoundError(f"no order {order_id} at this hub")
     return order
@@ -358,7 +362,7 @@ async def _return_rate(orders: Orders, order: Order) -> dict[str, Any]:
     }
     url = str(orders.fed.settings.logistics_url).rstrip("/")
     try:
-        resp = await orders.services.post(f"{url}/v1/rates", json=body)
+        resp = await orders.services.post(f"{url}/operator/v1/rates", json=body)
     except httpx.HTTPError as exc:
         raise ServiceUnavailableError(f"logistics did not answer: {exc!r}") from None
     rates = resp.json() if resp.status_code == 200 else {}
@@ -379,7 +383,7 @@ async def request(
     partner_id: str | None,
 ) -> Order:
     """A partner's accept, reject or cancel: one transition, or 409 saying why not."""
-    order = await get_order(session, order_id, partner_id)
+    order = await get_order(session, order_id, partner_id, for_update=orders.saga.db.is_postgres)
     role, state = Role(order.role), State(order.state)
     if role != REQUEST_ROLE[what]:
         side = "seller's" if REQUEST_ROLE[what] == Role.SELLER else "buyer's"

@@ -121,16 +121,18 @@ async def rotate_key(partner_id: str, body: Rotation, session: SessionDep) -> Ne
 
 
 @router.delete("/keys/{key_id}", response_model=KeyRead, summary="Revoke a key now")
-async def revoke_key(key_id: str, session: SessionDep, request: Request) -> KeyRead:
-    k = await service.revoke(session, key_id)
-    await session.flush()
-    cached = request.app.state.keys.keys.get(key_id)
-    if cached is not None:  # this worker refuses it at once; others on their next reload
-        cached.revoked_at = k.revoked_at
-    return KeyRead(
-        key_id=k.id,
-        mode=k.mode,
-        created_at=k.created_at,
-        expires_at=k.expires_at,
-        revoked_at=k.revoked_at,
-    )
+async def revoke_key(key_id: str, request: Request) -> KeyRead:
+    keys = request.app.state.keys
+    async with request.app.state.ctx.db.transaction() as session:
+        k = await service.revoke(session, key_id)
+        read = KeyRead(
+            key_id=k.id,
+            mode=k.mode,
+            created_at=k.created_at,
+            expires_at=k.expires_at,
+            revoked_at=k.revoked_at,
+        )
+    # Committed: this worker refuses it at once (a reload now reads it revoked too);
+    # other workers on their next reload.
+    await keys.load()
+    return read

@@ -56,7 +56,7 @@ OPERATIONS: list[tuple[str, re.Pattern[str], str, str | None]] = [
     )
 ]
 # Carriers call their webhooks at the door too; the carrier's signature is their key.
-CARRIER_WEBHOOK = re.compile(r"^/v1/carriers/[^/]+/webhooks?$")
+CARRIER_WEBHOOK = re.compile(r"^/v1/carriers/[^/]+/events$")
 
 
 def operation(method: str, path: str) -> tuple[str, str | None] | None:

@@ -39,6 +39,7 @@ from ehub_core.signing import SignatureError
 from ehub_gateway.orders.models import Order, OrderStep, SagaCommand
 from ehub_gateway.saga import actions
 from ehub_gateway.saga.machine import TERMINAL, Action, Role, State, step
+from ehub_gateway.webhooks.service import order_state_changed
 
 log = logging.getLogger("ehub.gateway.saga")
 
@@ -122,6 +123,7 @@ class Saga:
         found = step(Role(order.role), State(order.state), event)
         now = datetime.now(UTC)
         if found is not None:
+            await order_state_changed(session, order, found.to, what=what, hub=hub, at=now)
             order.state = found.to
             order.updated_at = now
         session.add(

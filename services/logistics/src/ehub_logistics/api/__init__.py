@@ -2,6 +2,6 @@
 
 from fastapi import APIRouter
 
-from ehub_logistics.api import rates, shipments, webhooks
+from ehub_logistics.api import operator, rates, shipments, webhooks
 
-routers: list[APIRouter] = [rates.router, shipments.router, webhooks.router]
+routers: list[APIRouter] = [rates.router, shipments.router, webhooks.router, operator.router]

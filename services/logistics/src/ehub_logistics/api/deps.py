@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from ehub_core.partners import Caller, require_scope
 from ehub_logistics.shipments.service import Publishing
 
 SHIPMENTS_STREAM = "shipments"
@@ -17,3 +18,10 @@ async def get_publishing(request: Request) -> Publishing:
 
 
 PublishingDep = Annotated[Publishing, Depends(get_publishing)]
+
+
+# Partner routes, by scope (docs/partners.md). Carrier webhooks use none of these: they
+# are signed by the carrier and never come through the gateway.
+RatesReader = Annotated[Caller, require_scope("rates:read")]
+ShipmentsReader = Annotated[Caller, require_scope("shipments:read")]
+ShipmentsWriter = Annotated[Caller, require_scope("shipments:write")]

@@ -9,14 +9,19 @@ from fastapi.responses import JSONResponse, Response
 
 from ehub_core.deps import ReadSessionDep, SessionDep
 from ehub_core.idempotency import IdempotencyKey, run_once
-from ehub_logistics.api.deps import PublishingDep
+from ehub_core.partners import GuardedRoute
+from ehub_logistics.api.deps import (
+    PublishingDep,
+    ShipmentsReader,
+    ShipmentsWriter,
+)
 from ehub_logistics.carriers.registry import CarriersDep
 from ehub_logistics.shipments import service
 from ehub_logistics.shipments.presenters import shipment_read
 from ehub_logistics.shipments.schemas import ShipmentCreate, ShipmentRead
 from ehub_logistics.simulation import ensure_simulation
 
-router = APIRouter(prefix="/v1/shipments", tags=["shipments"])
+router = APIRouter(prefix="/v1/shipments", tags=["shipments"], route_class=GuardedRoute)
 
 
 @router.post(
@@ -31,18 +36,19 @@ async def create_shipment(
     session: SessionDep,
     carriers: CarriersDep,
     publishing: PublishingDep,
+    caller: ShipmentsWriter,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def create() -> tuple[int, Any]:
         shipment, records = await service.book_shipment(
-            session, registry=carriers, publishing=publishing, data=body
+            session, registry=carriers, publishing=publishing, data=body, owner=caller.partner_id
         )
         read = shipment_read(shipment, records, include_label=True)
         return 201, read.model_dump(mode="json")
 
     outcome = await run_once(
         session,
-        scope="POST /v1/shipments",
+        scope=caller.idempotency_scope("POST /v1/shipments"),
         key=idempotency_key,
         body=body.model_dump(mode="json"),
         create=create,
@@ -57,15 +63,20 @@ async def create_shipment(
 @router.get("", summary="The shipments of an order, each with its timeline")
 async def list_shipments(
     session: ReadSessionDep,
+    caller: ShipmentsReader,
     order_id: Annotated[str, Query(min_length=1, max_length=64)],
 ) -> list[ShipmentRead]:
-    found = await service.shipments_for_order(session, order_id)
+    found = await service.shipments_for_order(session, order_id, visible_to=caller.visible_to)
     return [shipment_read(shipment, records) for shipment, records in found]
 
 
 @router.get("/{shipment_id}", summary="A shipment and its timeline")
-async def read_shipment(shipment_id: str, session: ReadSessionDep) -> ShipmentRead:
-    shipment, records = await service.get_shipment(session, shipment_id)
+async def read_shipment(
+    shipment_id: str, session: ReadSessionDep, caller: ShipmentsReader
+) -> ShipmentRead:
+    shipment, records = await service.get_shipment(
+        session, shipment_id, visible_to=caller.visible_to
+    )
     return shipment_read(shipment, records)
 
 
@@ -75,8 +86,12 @@ async def read_shipment(shipment_id: str, session: ReadSessionDep) -> ShipmentRe
     responses={200: {"content": {"application/pdf": {}}}},
     summary="The shipping label, one 4x6 inch page per parcel",
 )
-async def read_label(shipment_id: str, session: ReadSessionDep) -> Response:
-    tracking_number, pdf = await service.get_label(session, shipment_id)
+async def read_label(
+    shipment_id: str, session: ReadSessionDep, caller: ShipmentsReader
+) -> Response:
+    tracking_number, pdf = await service.get_label(
+        session, shipment_id, visible_to=caller.visible_to
+    )
     disposition = f'inline; filename="{tracking_number}.pdf"'
     return Response(
         pdf,
@@ -87,9 +102,17 @@ async def read_label(shipment_id: str, session: ReadSessionDep) -> Response:
 
 @router.post("/{shipment_id}/cancel", summary="Cancel before the carrier picks it up")
 async def cancel_shipment(
-    shipment_id: str, session: SessionDep, carriers: CarriersDep, publishing: PublishingDep
+    shipment_id: str,
+    session: SessionDep,
+    carriers: CarriersDep,
+    publishing: PublishingDep,
+    caller: ShipmentsWriter,
 ) -> ShipmentRead:
     shipment, records = await service.cancel_shipment(
-        session, registry=carriers, publishing=publishing, shipment_id=shipment_id
+        session,
+        registry=carriers,
+        publishing=publishing,
+        shipment_id=shipment_id,
+        visible_to=caller.visible_to,
     )
     return shipment_read(shipment, records)

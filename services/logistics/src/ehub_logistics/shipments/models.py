@@ -102,6 +102,10 @@ class Shipment(Base):
     estimated_delivery: Mapped[date] = mapped_column(Date)
     rate_id: Mapped[str] = mapped_column(String(40))
     rate_card: Mapped[str] = mapped_column(String(64))
+    # The partner (prt_...) that booked it through the gateway; None for the order
+    # saga's bookings and development mode. Partners see only their own (and, through
+    # them, their labels).
+    owner: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
     # Deferred: a label is ~10 kB and only its own endpoint reads it back.
     label_pdf: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

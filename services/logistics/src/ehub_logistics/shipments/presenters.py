@@ -117,6 +117,7 @@ def shipment_read(
         estimated_delivery=shipment.estimated_delivery,
         label_url=label_url(shipment.id),
         label_pdf_base64=base64.b64encode(shipment.label_pdf).decode() if include_label else None,
+        owner=shipment.owner,
         timeline=[event_read(r) for r in events if r.applied],
         anomalies=[event_read(r) for r in events if not r.applied],
         created_at=shipment.created_at,

@@ -58,13 +58,18 @@ class ShipmentRepository:
             found[by_id[record.shipment_id]][1].append(record)
         return found
 
-    async def for_order(self, order_id: str, *, limit: int) -> list[Shipment]:
+    async def for_order(
+        self, order_id: str, *, limit: int, owner: str | None = None
+    ) -> list[Shipment]:
+        """The order's shipments; only ``owner``'s when given."""
         stmt = (
             select(Shipment)
             .where(Shipment.order_id == order_id)
             .order_by(Shipment.created_at, Shipment.id)
             .limit(limit)
         )
+        if owner is not None:
+            stmt = stmt.where(Shipment.owner == owner)
         return list((await self.session.scalars(stmt)).all())
 
     async def holding_saga_step(self, order_id: str, step: str) -> Shipment | None:
@@ -82,10 +87,15 @@ class ShipmentRepository:
         )
         return (await self.session.scalars(stmt)).one_or_none()
 
-    async def label(self, shipment_id: str) -> tuple[str, bytes] | None:
+    async def label(
+        self, shipment_id: str, *, owner: str | None = None
+    ) -> tuple[str, bytes] | None:
+        """Tracking number and label of the shipment; only if ``owner``'s when given."""
         stmt = select(Shipment.tracking_number, Shipment.label_pdf).where(
             Shipment.id == shipment_id
         )
+        if owner is not None:
+            stmt = stmt.where(Shipment.owner == owner)
         row = (await self.session.execute(stmt)).one_or_none()
         return None if row is None else (row[0], row[1])
 

@@ -268,6 +268,9 @@ class ShipmentRead(BaseModel):
     estimated_delivery: date
     label_url: str
     label_pdf_base64: str | None = Field(None, description="Only in the booking response")
+    owner: str | None = Field(
+        None, description="The partner (prt_...) that booked it; null: the hub's order saga"
+    )
     timeline: list[TimelineEventRead]
     anomalies: list[TimelineEventRead]
     created_at: datetime

@@ -92,11 +92,13 @@ async def book_shipment(
     data: ShipmentCreate,
     now: datetime | None = None,
     saga_step: str | None = None,
+    owner: str | None = None,
 ) -> tuple[Shipment, list[TrackingEventRecord]]:
     """Re-price, book with the carrier, print the label, record and publish.
 
     ``saga_step`` is the order saga's step the booking serves (``consumers.py``); the
-    shipment then holds that step's slot of its order until it is cancelled.
+    shipment then holds that step's slot of its order until it is cancelled. ``owner``
+    is the partner booking it through the gateway (None: the saga, development mode).
     """
     now = now or datetime.now(UTC)
     if data.shipper.country != data.recipient.country and data.customs is None:
@@ -170,6 +172,7 @@ async def book_shipment(
         estimated_delivery=quote.estimated_delivery,
         rate_id=quoted_id,
         rate_card=quote.rate_card,
+        owner=owner,
         label_pdf=label,
         created_at=now,
         updated_at=now,
@@ -205,28 +208,37 @@ def _parcel_json(p: Any) -> dict[str, str]:
 
 
 async def get_shipment(
-    session: AsyncSession, shipment_id: str, *, for_update: bool = False
+    session: AsyncSession,
+    shipment_id: str,
+    *,
+    for_update: bool = False,
+    visible_to: str | None = None,
 ) -> tuple[Shipment, list[TrackingEventRecord]]:
+    """The shipment with its events. ``visible_to``: a partner, to whom another's
+    shipment is not found (None: any shipment — the saga, the operator, development)."""
     repo = ShipmentRepository(session)
     shipment = await repo.get(shipment_id, for_update=for_update)
-    if shipment is None:
+    if shipment is None or (visible_to is not None and shipment.owner != visible_to):
         raise NotFoundError(f"No shipment {shipment_id!r}")
     return shipment, await repo.events(shipment.id)
 
 
 async def shipments_for_order(
-    session: AsyncSession, order_id: str, *, limit: int = 50
+    session: AsyncSession, order_id: str, *, limit: int = 50, visible_to: str | None = None
 ) -> list[tuple[Shipment, list[TrackingEventRecord]]]:
-    """An order's shipments (an order may ship in several), oldest first."""
+    """An order's shipments (an order may ship in several), oldest first; only
+    ``visible_to``'s own when given."""
     repo = ShipmentRepository(session)
-    shipments = await repo.for_order(order_id, limit=limit)
+    shipments = await repo.for_order(order_id, limit=limit, owner=visible_to)
     histories = await repo.events_for([s.id for s in shipments])
     return [(s, histories[s.id]) for s in shipments]
 
 
-async def get_label(session: AsyncSession, shipment_id: str) -> tuple[str, bytes]:
+async def get_label(
+    session: AsyncSession, shipment_id: str, *, visible_to: str | None = None
+) -> tuple[str, bytes]:
     """The label PDF and the tracking number it carries."""
-    found = await ShipmentRepository(session).label(shipment_id)
+    found = await ShipmentRepository(session).label(shipment_id, owner=visible_to)
     if found is None:
         raise NotFoundError(f"No shipment {shipment_id!r}")
     return found
@@ -239,10 +251,14 @@ async def cancel_shipment(
     publishing: Publishing,
     shipment_id: str,
     now: datetime | None = None,
+    visible_to: str | None = None,
 ) -> tuple[Shipment, list[TrackingEventRecord]]:
-    """Void a booking that the carrier has not picked up yet (409 otherwise)."""
+    """Void a booking that the carrier has not picked up yet (409 otherwise); a
+    partner (``visible_to``) only its own."""
     now = now or datetime.now(UTC)
-    shipment, records = await get_shipment(session, shipment_id, for_update=True)
+    shipment, records = await get_shipment(
+        session, shipment_id, for_update=True, visible_to=visible_to
+    )
     state = _state(records)
     why = refusal(state, TrackingStatus.CANCELLED)
     if why is not None:
