@@ -1,5 +1,5 @@
-"""Migrations 0002 (logistics tables), 0003 (saga step) and 0004 (owners) go up and down
-on SQLite and Postgres."""
+"""Migrations 0002 (logistics tables), 0003 (saga step), 0004 (owners) and 0005 (a
+shipment's trace) go up and down on SQLite and Postgres."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from alembic.config import Config
 from ehub_core.db import Database
 from ehub_core.migrations import current_revision, upgrade
 
+HEAD = "0005"
 TABLES = {"logistics_shipments", "logistics_tracking_events"}
 
 
@@ -31,7 +32,7 @@ async def test_0002_upgrades_downgrades_and_upgrades_again(database_url):
     db = Database(database_url)
     try:
         await upgrade(db, "ehub_logistics.migrations")
-        assert await current_revision(db) == "0004"
+        assert await current_revision(db) == HEAD
         assert await table_names(db) >= TABLES
         async with db.engine.begin() as conn:
             await conn.run_sync(downgrade_to, "0001")
@@ -67,7 +68,7 @@ async def test_0003_adds_and_drops_the_saga_step(database_url):
         assert not {"saga_step", "saga_slot"} & columns
         assert "uq_logistics_shipments_saga_slot" not in indexes
         await upgrade(db, "ehub_logistics.migrations")
-        assert await current_revision(db) == "0004"
+        assert await current_revision(db) == HEAD
     finally:
         await db.dispose()
 
@@ -91,9 +92,10 @@ async def test_0004_adds_and_drops_the_owner_keeping_shipments(database_url):
                 {"pdf": b"%PDF"},
             )
         await upgrade(db, "ehub_logistics.migrations")
-        assert await current_revision(db) == "0004"
+        assert await current_revision(db) == HEAD
         columns, indexes = await shipment_columns_and_indexes(db)
         assert "owner" in columns and "ix_logistics_shipments_owner" in indexes
+        assert "traceparent" in columns
         async with db.engine.connect() as conn:
             owner = await conn.scalar(sa.text("SELECT owner FROM logistics_shipments"))
         assert owner is None  # from before partner identity: the operator's alone
@@ -104,6 +106,6 @@ async def test_0004_adds_and_drops_the_owner_keeping_shipments(database_url):
         async with db.engine.connect() as conn:
             assert await conn.scalar(sa.text("SELECT id FROM logistics_shipments")) == "shp_old"
         await upgrade(db, "ehub_logistics.migrations")
-        assert await current_revision(db) == "0004"
+        assert await current_revision(db) == HEAD
     finally:
         await db.dispose()

@@ -86,6 +86,8 @@ class Shipment(Base):
     order_id: Mapped[str | None] = mapped_column(String(64), index=True)
     saga_step: Mapped[str | None] = mapped_column(String(64))
     saga_slot: Mapped[str | None] = mapped_column(String(64))
+    # W3C traceparent of the booking (the order's trace): carrier events continue it.
+    traceparent: Mapped[str | None] = mapped_column(String(60))
     reference: Mapped[str | None] = mapped_column(String(200))
     origin_country: Mapped[str] = mapped_column(String(2))
     destination_country: Mapped[str] = mapped_column(String(2))

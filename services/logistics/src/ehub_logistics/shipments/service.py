@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehub_core.errors import ConflictError, DomainError, NotFoundError, UnprocessableError
 from ehub_core.ids import new_id
+from ehub_core.telemetry import current_traceparent
 from ehub_logistics.carriers.base import BookingRequest, CarrierError, RateQuote, RateRequest
 from ehub_logistics.carriers.registry import CarrierRegistry
 from ehub_logistics.labels import LabelData, render_label
@@ -152,6 +153,7 @@ async def book_shipment(
         order_id=data.order_id,
         saga_step=saga_step,
         saga_slot=saga_step,
+        traceparent=current_traceparent(),
         reference=data.reference,
         origin_country=request.origin.country,
         destination_country=request.destination.country,

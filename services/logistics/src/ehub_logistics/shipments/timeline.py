@@ -19,6 +19,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehub_core.ids import uuid7
+from ehub_core.telemetry import resumed_trace
 from ehub_logistics.carriers.base import CarrierEvent
 from ehub_logistics.countries import is_country
 from ehub_logistics.shipments.events import publish_step
@@ -183,5 +184,12 @@ async def ingest(
             for r, e in fresh
             if not r.applied
         ]
-        await publish_changes(session, shipment, gained, lost, topic=topic)
+        # The carrier's webhook is a trace of its own; what the hub makes of it
+        # continues the trace of the booking (the order's), linked to the webhook.
+        with resumed_trace(
+            shipment.traceparent,
+            "carrier tracking",
+            {"ehub.shipment_id": shipment.id, "ehub.carrier": carrier},
+        ):
+            await publish_changes(session, shipment, gained, lost, topic=topic)
     return outcome
