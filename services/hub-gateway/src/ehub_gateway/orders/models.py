@@ -41,6 +41,7 @@ class Order(Base):
     seller: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # ship_from, auto_accept
     reason: Mapped[str | None] = mapped_column(Text)  # why it was rejected or cancelled
     accept_by: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    traceparent: Mapped[str | None] = mapped_column(String(60))  # the order's trace
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
@@ -75,3 +76,4 @@ class SagaCommand(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     done_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    traceparent: Mapped[str | None] = mapped_column(String(60))

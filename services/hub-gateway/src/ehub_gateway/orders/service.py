@@ -21,6 +21,7 @@ from ehub_core.errors import (
 from ehub_core.idempotency import Outcome, request_hash, run_once
 from ehub_core.ids import uuid7
 from ehub_core.models import IdempotencyRecord
+from ehub_core.telemetry import current_traceparent
 from ehub_gateway.federation.runtime import Federation
 from ehub_gateway.orders.models import Order, OrderStep
 from ehub_gateway.orders.offers import OfferLine, OfferPlace, OfferRequest, ask_offer
@@ -260,6 +261,7 @@ async def place_order(
         seller={"name": offer["seller"]["name"], "sme_verified": offer["seller"]["sme_verified"]},
         reason=None,
         accept_by=None,
+        traceparent=current_traceparent(),
         created_at=now,
         updated_at=now,
     )

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ehub_core import commands
 from ehub_core.proto.ehub.v1 import common_pb2, customs_pb2, orders_pb2
 from ehub_core.signing import HubKey
+from ehub_core.telemetry import current_traceparent, resumed_trace
 from ehub_gateway.federation.outbound import submit
 from ehub_gateway.orders.models import Order, SagaCommand
 from ehub_gateway.saga.machine import Action, Role
@@ -163,6 +164,7 @@ async def send(session: AsyncSession, order: Order, action: Action, *, hub_id: s
             body=body,
             attempt=0,
             sent_at=now,
+            traceparent=current_traceparent(),
         )
         session.add(row)
     else:
@@ -184,6 +186,11 @@ async def resend(session: AsyncSession, row: SagaCommand, *, hub_id: str) -> Non
     """Send an unanswered command again (a new attempt; the service answers the same)."""
     row.attempt += 1
     row.sent_at = datetime.now(UTC)
+    with resumed_trace(row.traceparent, "saga resend", {"ehub.order_id": row.order_id}):
+        await _resend(session, row, hub_id)
+
+
+async def _resend(session: AsyncSession, row: SagaCommand, hub_id: str) -> None:
     await commands.send_command(
         session,
         hub_id=hub_id,

@@ -36,6 +36,7 @@ from ehub_core.envelope import PAYLOAD_TYPES, read_unverified
 from ehub_core.inbox import consume_once
 from ehub_core.proto.ehub.v1 import customs_pb2, logistics_pb2, orders_pb2
 from ehub_core.signing import SignatureError
+from ehub_core.telemetry import current_traceparent, resumed_trace
 from ehub_gateway.orders.models import Order, OrderStep, SagaCommand
 from ehub_gateway.saga import actions
 from ehub_gateway.saga.machine import TERMINAL, Action, Role, State, step
@@ -352,6 +353,7 @@ class Saga:
             seller=None,
             reason=None,
             accept_by=None,
+            traceparent=current_traceparent(),
             created_at=now,
             updated_at=now,
         )
@@ -452,9 +454,10 @@ class Saga:
             )
             for order in expired:
                 order.reason = "seller_timeout: the seller did not answer in time"
-                await self.apply(
-                    session, order, "deadline", what="deadline", hub=self.hub, detail={}
-                )
+                with resumed_trace(order.traceparent, "order deadline"):
+                    await self.apply(
+                        session, order, "deadline", what="deadline", hub=self.hub, detail={}
+                    )
                 done += 1
         if done:
             self.notify()
