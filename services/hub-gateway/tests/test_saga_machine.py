@@ -24,7 +24,6 @@ DOC = Path(__file__).resolve().parents[3] / "docs" / "orders.md"
 TABLES = {Role.BUYER: (BUYER, State.PLACED), Role.SELLER: (SELLER, State.RESERVING)}
 PEER_EVENTS = {
     Action.SEND_PLACED,
-    Action.SEND_IMPORT_DECISION,
     Action.SEND_CANCEL,
     Action.SEND_ACCEPTED,
     Action.SEND_REJECTED,

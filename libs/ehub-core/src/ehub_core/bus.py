@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextvars import Token
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -184,6 +184,7 @@ class KafkaSubscription:
     truncation_check_interval: float = 2.0
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
     _consumer: AIOKafkaConsumer | None = field(default=None, init=False, repr=False)
+    _rewound: dict[Any, int] = field(default_factory=dict, init=False, repr=False)
 
     async def run(self) -> None:
         while not self._stopping.is_set():
@@ -269,23 +270,29 @@ class KafkaSubscription:
         """A broker that lost its log (the embedded one after a restart) starts the
         partition again at offset 0 while we sit further on; it never answers
         OFFSET_OUT_OF_RANGE, so without this check new messages would be skipped
-        forever. Rewinding re-delivers at most what the inbox then skips."""
+        forever. Rewinding re-delivers at most what the inbox then skips.
+
+        The embedded broker (Tansu 0.6.0) also under-reports a partition's end after a
+        multi-record produce (the last batch's base offset + 1), which looks the same;
+        so a partition is rewound once per end offset it reports, not every check."""
         partitions = list(consumer.assignment())
         if not partitions:
             return
         ends = await consumer.end_offsets(partitions)
         for tp in partitions:
             position = await consumer.position(tp)
-            if position > ends.get(tp, position):
+            end = ends.get(tp, position)
+            if position > end and self._rewound.get(tp) != end:
                 log.warning(
                     "%s: log of %s ends at %d, before our position %d (broker lost data?); "
                     "rewinding to the beginning",
                     self.group_id,
                     tp,
-                    ends[tp],
+                    end,
                     position,
                 )
-                consumer.seek_to_beginning(tp)
+                self._rewound[tp] = end
+                await consumer.seek_to_beginning(tp)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

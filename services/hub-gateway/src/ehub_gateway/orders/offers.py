@@ -65,6 +65,10 @@ async def build_offer(
     resp.raise_for_status()
     seller = resp.json()
     lines = []
+    # Several lines of one product draw on one stock.
+    wanted: dict[str, int] = {}
+    for line in request.lines:
+        wanted[line.product_id] = wanted.get(line.product_id, 0) + line.quantity
     for i, line in enumerate(request.lines):
         resp = await _get(client, f"{catalog}/operator/v1/products/{line.product_id}")
         if resp.status_code == 404 or (
@@ -78,9 +82,10 @@ async def build_offer(
             )
         resp.raise_for_status()
         p = resp.json()
-        if int(p["stock"]) < line.quantity:
+        if int(p["stock"]) < wanted[line.product_id]:
             raise UnprocessableError(
-                f"product {line.product_id}: {line.quantity} asked, {p['stock']} in stock",
+                f"product {line.product_id}: {wanted[line.product_id]} asked, "
+                f"{p['stock']} in stock",
                 errors=[_field_error(f"lines.{i}.quantity", "more than in stock", "out_of_stock")],
             )
         lines.append(

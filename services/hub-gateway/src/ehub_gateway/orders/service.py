@@ -120,8 +120,9 @@ async def _quote(
         raise ServiceUnavailableError(f"customs did not answer: {exc!r}") from None
     if resp.status_code == 422:
         problem = resp.json()
-        fields = [e.get("field", "") for e in problem.get("errors", [])]
-        field = "currency" if any("currency" in f for f in fields) else "lines"
+        detail = str(problem.get("detail", ""))
+        # Customs names its own fields; map them back to the order's.
+        field = "currency" if data.currency in detail.split() else "lines"
         raise UnprocessableError(
             f"customs cannot price this order: {problem.get('detail', '')}",
             errors=[_err(field, problem.get("detail", "not priceable"), "not_priceable")],

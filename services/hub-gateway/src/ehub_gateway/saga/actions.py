@@ -270,34 +270,36 @@ def order_placed(order: Order) -> orders_pb2.OrderPlaced:
         carrier=order.shipping["carrier"],
         carrier_service=order.shipping["service"],
         buyer_currency=order.currency,
+        import_decision=clearance(order, "import", order.buyer_hub),
     )
     msg.placed_at.FromDatetime(order.created_at.astimezone(UTC))
     return msg
+
+
+def clearance(order: Order, phase: str, hub_id: str) -> customs_pb2.ClearanceDecided:
+    d = order.declarations.get(phase, {})
+    cd = customs_pb2.ClearanceDecided(
+        declaration_id=d.get("declaration_id", ""),
+        order_id=order.id,
+        phase=customs_pb2.CLEARANCE_PHASE_IMPORT
+        if phase == "import"
+        else customs_pb2.CLEARANCE_PHASE_EXPORT,
+        country=hub_id,
+        decision=DECISIONS.get(d.get("decision", ""), customs_pb2.CLEARANCE_DECISION_UNSPECIFIED),
+        reason_code=d.get("reason_code", ""),
+        reason=d.get("reason", ""),
+        decided_by=d.get("decided_by", "rules"),
+    )
+    cd.decided_at.FromDatetime(datetime.now(UTC))
+    return cd
 
 
 def peer_event(order: Order, action: Action, hub_id: str) -> ProtoMessage:
     now = datetime.now(UTC)
     if action is Action.SEND_PLACED:
         return order_placed(order)
-    if action in (Action.SEND_IMPORT_DECISION, Action.SEND_EXPORT_DECISION):
-        phase = "import" if action is Action.SEND_IMPORT_DECISION else "export"
-        d = order.declarations.get(phase, {})
-        cd = customs_pb2.ClearanceDecided(
-            declaration_id=d.get("declaration_id", ""),
-            order_id=order.id,
-            phase=customs_pb2.CLEARANCE_PHASE_IMPORT
-            if phase == "import"
-            else customs_pb2.CLEARANCE_PHASE_EXPORT,
-            country=hub_id,
-            decision=DECISIONS.get(
-                d.get("decision", ""), customs_pb2.CLEARANCE_DECISION_UNSPECIFIED
-            ),
-            reason_code=d.get("reason_code", ""),
-            reason=d.get("reason", ""),
-            decided_by=d.get("decided_by", "rules"),
-        )
-        cd.decided_at.FromDatetime(now)
-        return cd
+    if action is Action.SEND_EXPORT_DECISION:
+        return clearance(order, "export", hub_id)
     if action in (Action.SEND_CANCEL, Action.SEND_CANCELLED):
         oc = orders_pb2.OrderCancelled(
             order_id=order.id,

@@ -68,7 +68,6 @@ class Action(StrEnum):
     RESTOCK = "restock"
     # events to the peer hub
     SEND_PLACED = "send_placed"
-    SEND_IMPORT_DECISION = "send_import_decision"
     SEND_CANCEL = "send_cancel"
     SEND_ACCEPTED = "send_accepted"
     SEND_REJECTED = "send_rejected"
@@ -88,9 +87,7 @@ class Step:
 S, A = State, Action
 
 BUYER: dict[tuple[State, str], Step] = {
-    (S.PLACED, "ImportDecided:cleared"): Step(
-        S.AWAITING_SELLER, (A.SEND_PLACED, A.SEND_IMPORT_DECISION)
-    ),
+    (S.PLACED, "ImportDecided:cleared"): Step(S.AWAITING_SELLER, (A.SEND_PLACED,)),
     (S.PLACED, "ImportDecided:held"): Step(S.IMPORT_HELD),
     (S.PLACED, "ImportDecided:inspect"): Step(S.IMPORT_HELD),
     (S.PLACED, "ImportDecided:rejected"): Step(S.REJECTED, (A.RELEASE_ALLOWANCE,)),
@@ -118,6 +115,8 @@ BUYER: dict[tuple[State, str], Step] = {
     (S.CANCELLING, "OrderCancelled"): Step(S.CANCELLED, (A.RELEASE_ALLOWANCE,)),
     (S.CANCELLING, "OrderRejected"): Step(S.REJECTED, (A.RELEASE_ALLOWANCE,)),
     (S.CANCELLING, "OrderCancelRefused"): Step(S.IN_TRANSIT),
+    # The parcel was faster than the cancellation: delivered it is.
+    (S.CANCELLING, "DeliveryConfirmed"): Step(S.DELIVERED, (A.CONFIRM_ALLOWANCE,)),
     # Returns: booked here, announced to the seller's hub, taxes claimed back on receipt.
     (S.DELIVERED, "return"): Step(S.RETURNING, (A.BOOK_RETURN,)),
     (S.RETURNING, "ShipmentReady"): Step(S.RETURNING, (A.SEND_RETURN_REQUESTED,)),
@@ -172,6 +171,7 @@ SELLER: dict[tuple[State, str], Step] = {
     (S.CANCELLING, "ShipmentReady"): Step(S.CANCELLING, (A.CANCEL_SHIPMENT,)),
     (S.CANCELLING, "ShipmentCancelled"): Step(S.RELEASING, (A.RELEASE_STOCK,)),
     (S.CANCELLING, "ShipmentCancelRefused"): Step(S.IN_TRANSIT, (A.SEND_CANCEL_REFUSED,)),
+    (S.CANCELLING, "DeliveryConfirmed"): Step(S.DELIVERED, (A.SEND_CANCEL_REFUSED,)),
     (S.RELEASING, "StockReleased"): Step(S.CANCELLED, (A.SEND_CANCELLED,)),
     (S.BOOKING, "carrier_returned"): Step(S.UNDELIVERED, (A.RESTOCK,)),
     (S.SHIPPED, "carrier_returned"): Step(S.UNDELIVERED, (A.RESTOCK,)),

@@ -270,21 +270,11 @@ class Saga:
             }
         if isinstance(payload, orders_pb2.OrderRejected):
             order.reason = f"{payload.reason_code}: {payload.reason}"
+        if isinstance(payload, orders_pb2.OrderCancelRefused):
+            order.reason = None  # the buyer's cancellation did not happen
         if isinstance(payload, customs_pb2.ClearanceDecided):
             phase = "import" if payload.phase == customs_pb2.CLEARANCE_PHASE_IMPORT else "export"
-            order.declarations = {
-                **order.declarations,
-                phase: {
-                    "declaration_id": payload.declaration_id,
-                    "decision": customs_pb2.ClearanceDecision.Name(payload.decision)
-                    .removeprefix("CLEARANCE_DECISION_")
-                    .lower(),
-                    "reason_code": payload.reason_code,
-                    "reason": payload.reason,
-                    "decided_by": payload.decided_by,
-                    "country": payload.country,
-                },
-            }
+            order.declarations = {**order.declarations, phase: decision_dict(payload)}
         shipment_news = isinstance(
             payload, logistics_pb2.ShipmentEvent | logistics_pb2.DeliveryConfirmed
         )
@@ -349,7 +339,7 @@ class Saga:
                 "service_level": placed.service_level,
             },
             shipment=None,
-            declarations={},
+            declarations=_decisions(placed),
             seller=None,
             reason=None,
             accept_by=None,
@@ -476,6 +466,26 @@ class Saga:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def decision_dict(cd: customs_pb2.ClearanceDecided) -> dict[str, Any]:
+    return {
+        "declaration_id": cd.declaration_id,
+        "decision": customs_pb2.ClearanceDecision.Name(cd.decision)
+        .removeprefix("CLEARANCE_DECISION_")
+        .lower(),
+        "reason_code": cd.reason_code,
+        "reason": cd.reason,
+        "decided_by": cd.decided_by,
+        "country": cd.country,
+    }
+
+
+def _decisions(placed: orders_pb2.OrderPlaced) -> dict[str, Any]:
+    """The buyer hub's import pre-clearance, carried in the order."""
+    if not placed.HasField("import_decision"):
+        return {}
+    return {"import": decision_dict(placed.import_decision)}
 
 
 def _detail(payload: ProtoMessage) -> dict[str, Any]:

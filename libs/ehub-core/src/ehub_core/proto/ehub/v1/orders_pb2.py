@@ -23,36 +23,37 @@ _sym_db = _symbol_database.Default()
 
 
 from ehub_core.proto.ehub.v1 import common_pb2 as ehub_dot_v1_dot_common__pb2
+from ehub_core.proto.ehub.v1 import customs_pb2 as ehub_dot_v1_dot_customs__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x65hub/v1/orders.proto\x12\x07\x65hub.v1\x1a\x14\x65hub/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc6\x01\n\tOrderLine\x12\x0f\n\x07line_id\x18\x01 \x01(\t\x12\x12\n\nproduct_id\x18\x02 \x01(\t\x12\x0b\n\x03sku\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x0f\n\x07hs_code\x18\x05 \x01(\t\x12\x16\n\x0eorigin_country\x18\x06 \x01(\t\x12\x10\n\x08quantity\x18\x07 \x01(\r\x12\"\n\nunit_price\x18\x08 \x01(\x0b\x32\x0e.ehub.v1.Money\x12\x19\n\x11unit_weight_grams\x18\t \x01(\x04\"\x9a\x02\n\nLandedCost\x12\x1d\n\x05goods\x18\x01 \x01(\x0b\x32\x0e.ehub.v1.Money\x12 \n\x08shipping\x18\x02 \x01(\x0b\x32\x0e.ehub.v1.Money\x12!\n\tinsurance\x18\x03 \x01(\x0b\x32\x0e.ehub.v1.Money\x12\x1c\n\x04\x64uty\x18\x04 \x01(\x0b\x32\x0e.ehub.v1.Money\x12\x1e\n\x06\x65xcise\x18\x05 \x01(\x0b\x32\x0e.ehub.v1.Money\x12\x1b\n\x03vat\x18\x06 \x01(\x0b\x32\x0e.ehub.v1.Money\x12\x1c\n\x04\x66\x65\x65s\x18\x07 \x01(\x0b\x32\x0e.ehub.v1.Money\x12\x1d\n\x05total\x18\x08 \x01(\x0b\x32\x0e.ehub.v1.Money\x12\x10\n\x08incoterm\x18\t \x01(\t\"\xa5\x03\n\x0bOrderPlaced\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x11\n\tbuyer_hub\x18\x02 \x01(\t\x12\x12\n\nseller_hub\x18\x03 \x01(\t\x12\x12\n\npartner_id\x18\x04 \x01(\t\x12\x11\n\tseller_id\x18\x05 \x01(\t\x12\x19\n\x11partner_reference\x18\x06 \x01(\t\x12\x10\n\x08quote_id\x18\x07 \x01(\t\x12!\n\x05lines\x18\x08 \x03(\x0b\x32\x12.ehub.v1.OrderLine\x12!\n\x07ship_to\x18\t \x01(\x0b\x32\x10.ehub.v1.Address\x12(\n\x0blanded_cost\x18\n \x01(\x0b\x32\x13.ehub.v1.LandedCost\x12\x15\n\rservice_level\x18\x0b \x01(\t\x12-\n\tplaced_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tbuyer_ref\x18\r \x01(\t\x12\x0f\n\x07\x63\x61rrier\x18\x0e \x01(\t\x12\x17\n\x0f\x63\x61rrier_service\x18\x0f \x01(\t\x12\x16\n\x0e\x62uyer_currency\x18\x10 \x01(\t\"\xbe\x01\n\rOrderAccepted\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x18\n\x10seller_order_ref\x18\x02 \x01(\t\x12/\n\x0b\x61\x63\x63\x65pted_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07ship_by\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\treturn_to\x18\x05 \x01(\x0b\x32\x10.ehub.v1.Address\"\x90\x01\n\rOrderRejected\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x17\n\x0frejected_by_hub\x18\x02 \x01(\t\x12\x13\n\x0breason_code\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12/\n\x0brejected_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc6\x01\n\x0eOrderCancelled\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x18\n\x10\x63\x61ncelled_by_hub\x18\x02 \x01(\t\x12\x31\n\tinitiator\x18\x03 \x01(\x0e\x32\x1e.ehub.v1.CancellationInitiator\x12\x13\n\x0breason_code\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x30\n\x0c\x63\x61ncelled_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"{\n\x12OrderCancelRefused\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x13\n\x0breason_code\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12.\n\nrefused_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"C\n\nReturnLine\x12\x0f\n\x07line_id\x18\x01 \x01(\t\x12\x12\n\nproduct_id\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\r\"\xc6\x01\n\x0fReturnRequested\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x11\n\treturn_id\x18\x02 \x01(\t\x12\"\n\x05lines\x18\x03 \x03(\x0b\x32\x13.ehub.v1.ReturnLine\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x0f\n\x07\x63\x61rrier\x18\x05 \x01(\t\x12\x17\n\x0ftracking_number\x18\x06 \x01(\t\x12\x30\n\x0crequested_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"f\n\x0eReturnReceived\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x11\n\treturn_id\x18\x02 \x01(\t\x12/\n\x0breceived_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xef\x01\n\x15\x43\x61ncellationInitiator\x12&\n\"CANCELLATION_INITIATOR_UNSPECIFIED\x10\x00\x12 \n\x1c\x43\x41NCELLATION_INITIATOR_BUYER\x10\x01\x12!\n\x1d\x43\x41NCELLATION_INITIATOR_SELLER\x10\x02\x12\"\n\x1e\x43\x41NCELLATION_INITIATOR_CUSTOMS\x10\x03\x12\"\n\x1e\x43\x41NCELLATION_INITIATOR_CARRIER\x10\x04\x12!\n\x1d\x43\x41NCELLATION_INITIATOR_SYSTEM\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x65hub/v1/orders.proto\x12\x07\x65hub.v1\x1a\x14\x65hub/v1/common.proto\x1a\x15\x65hub/v1/customs.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc6\x01\n\tOrderLine\x12\x0f\n\x07line_id\x18\x01 \x01(\t\x12\x12\n\nproduct_id\x18\x02 \x01(\t\x12\x0b\n\x03sku\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12\x0f\n\x07hs_code\x18\x05 \x01(\t\x12\x16\n\x0eorigin_country\x18\x06 \x01(\t\x12\x10\n\x08quantity\x18\x07 \x01(\r\x12\"\n\nunit_price\x18\x08 \x01(\x0b\x32\x0e.ehub.v1.Money\x12\x19\n\x11unit_weight_grams\x18\t \x01(\x04\"\x9a\x02\n\nLandedCost\x12\x1d\n\x05goods\x18\x01 \x01(\x0b\x32\x0e.ehub.v1.Money\x12 \n\x08shipping\x18\x02 \x01(\x0b\x32\x0e.ehub.v1.Money\x12!\n\tinsurance\x18\x03 \x01(\x0b\x32\x0e.ehub.v1.Money\x12\x1c\n\x04\x64uty\x18\x04 \x01(\x0b\x32\x0e.ehub.v1.Money\x12\x1e\n\x06\x65xcise\x18\x05 \x01(\x0b\x32\x0e.ehub.v1.Money\x12\x1b\n\x03vat\x18\x06 \x01(\x0b\x32\x0e.ehub.v1.Money\x12\x1c\n\x04\x66\x65\x65s\x18\x07 \x01(\x0b\x32\x0e.ehub.v1.Money\x12\x1d\n\x05total\x18\x08 \x01(\x0b\x32\x0e.ehub.v1.Money\x12\x10\n\x08incoterm\x18\t \x01(\t\"\xd9\x03\n\x0bOrderPlaced\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x11\n\tbuyer_hub\x18\x02 \x01(\t\x12\x12\n\nseller_hub\x18\x03 \x01(\t\x12\x12\n\npartner_id\x18\x04 \x01(\t\x12\x11\n\tseller_id\x18\x05 \x01(\t\x12\x19\n\x11partner_reference\x18\x06 \x01(\t\x12\x10\n\x08quote_id\x18\x07 \x01(\t\x12!\n\x05lines\x18\x08 \x03(\x0b\x32\x12.ehub.v1.OrderLine\x12!\n\x07ship_to\x18\t \x01(\x0b\x32\x10.ehub.v1.Address\x12(\n\x0blanded_cost\x18\n \x01(\x0b\x32\x13.ehub.v1.LandedCost\x12\x15\n\rservice_level\x18\x0b \x01(\t\x12-\n\tplaced_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tbuyer_ref\x18\r \x01(\t\x12\x0f\n\x07\x63\x61rrier\x18\x0e \x01(\t\x12\x17\n\x0f\x63\x61rrier_service\x18\x0f \x01(\t\x12\x16\n\x0e\x62uyer_currency\x18\x10 \x01(\t\x12\x32\n\x0fimport_decision\x18\x11 \x01(\x0b\x32\x19.ehub.v1.ClearanceDecided\"\xbe\x01\n\rOrderAccepted\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x18\n\x10seller_order_ref\x18\x02 \x01(\t\x12/\n\x0b\x61\x63\x63\x65pted_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07ship_by\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\treturn_to\x18\x05 \x01(\x0b\x32\x10.ehub.v1.Address\"\x90\x01\n\rOrderRejected\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x17\n\x0frejected_by_hub\x18\x02 \x01(\t\x12\x13\n\x0breason_code\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12/\n\x0brejected_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc6\x01\n\x0eOrderCancelled\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x18\n\x10\x63\x61ncelled_by_hub\x18\x02 \x01(\t\x12\x31\n\tinitiator\x18\x03 \x01(\x0e\x32\x1e.ehub.v1.CancellationInitiator\x12\x13\n\x0breason_code\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x30\n\x0c\x63\x61ncelled_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"{\n\x12OrderCancelRefused\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x13\n\x0breason_code\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12.\n\nrefused_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"C\n\nReturnLine\x12\x0f\n\x07line_id\x18\x01 \x01(\t\x12\x12\n\nproduct_id\x18\x02 \x01(\t\x12\x10\n\x08quantity\x18\x03 \x01(\r\"\xc6\x01\n\x0fReturnRequested\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x11\n\treturn_id\x18\x02 \x01(\t\x12\"\n\x05lines\x18\x03 \x03(\x0b\x32\x13.ehub.v1.ReturnLine\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x0f\n\x07\x63\x61rrier\x18\x05 \x01(\t\x12\x17\n\x0ftracking_number\x18\x06 \x01(\t\x12\x30\n\x0crequested_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"f\n\x0eReturnReceived\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x11\n\treturn_id\x18\x02 \x01(\t\x12/\n\x0breceived_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xef\x01\n\x15\x43\x61ncellationInitiator\x12&\n\"CANCELLATION_INITIATOR_UNSPECIFIED\x10\x00\x12 \n\x1c\x43\x41NCELLATION_INITIATOR_BUYER\x10\x01\x12!\n\x1d\x43\x41NCELLATION_INITIATOR_SELLER\x10\x02\x12\"\n\x1e\x43\x41NCELLATION_INITIATOR_CUSTOMS\x10\x03\x12\"\n\x1e\x43\x41NCELLATION_INITIATOR_CARRIER\x10\x04\x12!\n\x1d\x43\x41NCELLATION_INITIATOR_SYSTEM\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ehub_core.proto.ehub.v1.orders_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CANCELLATIONINITIATOR']._serialized_start=2039
-  _globals['_CANCELLATIONINITIATOR']._serialized_end=2278
-  _globals['_ORDERLINE']._serialized_start=89
-  _globals['_ORDERLINE']._serialized_end=287
-  _globals['_LANDEDCOST']._serialized_start=290
-  _globals['_LANDEDCOST']._serialized_end=572
-  _globals['_ORDERPLACED']._serialized_start=575
-  _globals['_ORDERPLACED']._serialized_end=996
-  _globals['_ORDERACCEPTED']._serialized_start=999
-  _globals['_ORDERACCEPTED']._serialized_end=1189
-  _globals['_ORDERREJECTED']._serialized_start=1192
-  _globals['_ORDERREJECTED']._serialized_end=1336
-  _globals['_ORDERCANCELLED']._serialized_start=1339
-  _globals['_ORDERCANCELLED']._serialized_end=1537
-  _globals['_ORDERCANCELREFUSED']._serialized_start=1539
-  _globals['_ORDERCANCELREFUSED']._serialized_end=1662
-  _globals['_RETURNLINE']._serialized_start=1664
-  _globals['_RETURNLINE']._serialized_end=1731
-  _globals['_RETURNREQUESTED']._serialized_start=1734
-  _globals['_RETURNREQUESTED']._serialized_end=1932
-  _globals['_RETURNRECEIVED']._serialized_start=1934
-  _globals['_RETURNRECEIVED']._serialized_end=2036
+  _globals['_CANCELLATIONINITIATOR']._serialized_start=2114
+  _globals['_CANCELLATIONINITIATOR']._serialized_end=2353
+  _globals['_ORDERLINE']._serialized_start=112
+  _globals['_ORDERLINE']._serialized_end=310
+  _globals['_LANDEDCOST']._serialized_start=313
+  _globals['_LANDEDCOST']._serialized_end=595
+  _globals['_ORDERPLACED']._serialized_start=598
+  _globals['_ORDERPLACED']._serialized_end=1071
+  _globals['_ORDERACCEPTED']._serialized_start=1074
+  _globals['_ORDERACCEPTED']._serialized_end=1264
+  _globals['_ORDERREJECTED']._serialized_start=1267
+  _globals['_ORDERREJECTED']._serialized_end=1411
+  _globals['_ORDERCANCELLED']._serialized_start=1414
+  _globals['_ORDERCANCELLED']._serialized_end=1612
+  _globals['_ORDERCANCELREFUSED']._serialized_start=1614
+  _globals['_ORDERCANCELREFUSED']._serialized_end=1737
+  _globals['_RETURNLINE']._serialized_start=1739
+  _globals['_RETURNLINE']._serialized_end=1806
+  _globals['_RETURNREQUESTED']._serialized_start=1809
+  _globals['_RETURNREQUESTED']._serialized_end=2007
+  _globals['_RETURNRECEIVED']._serialized_start=2009
+  _globals['_RETURNRECEIVED']._serialized_end=2111
 # @@protoc_insertion_point(module_scope)

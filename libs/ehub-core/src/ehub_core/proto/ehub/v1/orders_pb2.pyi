@@ -5,6 +5,7 @@ Order lifecycle events (ARCHITECTURE §4, §5)."""
 
 from collections import abc as _abc
 from ehub_core.proto.ehub.v1 import common_pb2 as _common_pb2
+from ehub_core.proto.ehub.v1 import customs_pb2 as _customs_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -168,6 +169,7 @@ class OrderPlaced(_message.Message):
     CARRIER_FIELD_NUMBER: _builtins.int
     CARRIER_SERVICE_FIELD_NUMBER: _builtins.int
     BUYER_CURRENCY_FIELD_NUMBER: _builtins.int
+    IMPORT_DECISION_FIELD_NUMBER: _builtins.int
     order_id: _builtins.str
     buyer_hub: _builtins.str
     seller_hub: _builtins.str
@@ -194,6 +196,12 @@ class OrderPlaced(_message.Message):
     def landed_cost(self) -> Global___LandedCost: ...
     @_builtins.property
     def placed_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def import_decision(self) -> _customs_pb2.ClearanceDecided:
+        """The buyer's hub's import pre-clearance, decided before the order is sent: carried in
+        the order itself so it can never arrive before the order does.
+        """
+
     def __init__(
         self,
         *,
@@ -213,10 +221,11 @@ class OrderPlaced(_message.Message):
         carrier: _builtins.str = ...,
         carrier_service: _builtins.str = ...,
         buyer_currency: _builtins.str = ...,
+        import_decision: _customs_pb2.ClearanceDecided | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["landed_cost", b"landed_cost", "placed_at", b"placed_at", "ship_to", b"ship_to"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["import_decision", b"import_decision", "landed_cost", b"landed_cost", "placed_at", b"placed_at", "ship_to", b"ship_to"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyer_currency", b"buyer_currency", "buyer_hub", b"buyer_hub", "buyer_ref", b"buyer_ref", "carrier", b"carrier", "carrier_service", b"carrier_service", "landed_cost", b"landed_cost", "lines", b"lines", "order_id", b"order_id", "partner_id", b"partner_id", "partner_reference", b"partner_reference", "placed_at", b"placed_at", "quote_id", b"quote_id", "seller_hub", b"seller_hub", "seller_id", b"seller_id", "service_level", b"service_level", "ship_to", b"ship_to"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buyer_currency", b"buyer_currency", "buyer_hub", b"buyer_hub", "buyer_ref", b"buyer_ref", "carrier", b"carrier", "carrier_service", b"carrier_service", "import_decision", b"import_decision", "landed_cost", b"landed_cost", "lines", b"lines", "order_id", b"order_id", "partner_id", b"partner_id", "partner_reference", b"partner_reference", "placed_at", b"placed_at", "quote_id", b"quote_id", "seller_hub", b"seller_hub", "seller_id", b"seller_id", "service_level", b"service_level", "ship_to", b"ship_to"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
