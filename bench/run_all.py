@@ -19,6 +19,8 @@ SCRIPTS = [
     "bench_federation.py",
     "bench_customs.py",
     "bench_logistics.py",
+    "bench_door.py",
+    "bench_orders.py",
 ]
 
 

@@ -11,6 +11,7 @@ import typer
 
 from ehub_cli.federation import dlq_app, gateway_settings, init_hub, keys_app, peers_app
 from ehub_cli.network import NetworkPlan, Supervisor, status
+from ehub_cli.partners import partners_app
 from ehub_cli.services import SERVICES
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Run and operate ehub hubs.")
@@ -19,6 +20,7 @@ app.add_typer(network_app, name="network")
 app.add_typer(keys_app, name="keys")
 app.add_typer(peers_app, name="peers")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(partners_app, name="partners")
 
 VarDir = Annotated[Path, typer.Option("--var-dir", envvar="EHUB_VAR_DIR", help="State directory")]
 
