@@ -14,6 +14,7 @@ import json
 import re
 import socket
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -24,11 +25,14 @@ from typing import Any
 
 import pytest
 import uvicorn
+from google.protobuf.json_format import MessageToDict
 from sqlalchemy import func, select
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from ehub_core.bus import Message
 from ehub_core.db import Database
 from ehub_core.errors import UnprocessableError
+from ehub_core.proto.ehub.v1 import logistics_pb2
 from ehub_core.testing import serve_in_process
 from ehub_gateway.app import create_app
 from ehub_gateway.orders.models import Order
@@ -675,3 +679,66 @@ def test_the_example_in_the_docs_is_signed_with_its_secret():
     assert Webhook(secret.group(1)).sign(headers["webhook-id"], at, body) == ours
     assert headers["webhook-signature"] == ours
     assert json.loads(body)["type"] == "order.state_changed"
+
+
+# -- shipments booked through the door ---------------------------------------------------
+
+
+def _message(kind: str, payload: dict, owner: str | None, **headers: str) -> Message:
+    hdrs = {"event_id": str(uuid.uuid4()), "event_type": kind, **headers}
+    if owner:
+        hdrs["owner"] = owner
+    return Message(
+        "ehub.cn.shipments",
+        json.dumps(payload).encode(),
+        b"shp_1",
+        tuple((k, v.encode()) for k, v in hdrs.items()),
+    )
+
+
+def _json(message) -> dict:
+    return MessageToDict(message, preserving_proto_field_name=True)
+
+
+async def test_label_ready_and_each_status_reach_the_owner_in_order(
+    tmp_path, database_url, receiver
+):
+    await receiver.start()
+    async with gateway(tmp_path, database_url) as (app, client):
+        a_id, a = await add_partner(app, "Shop")
+        _b_id, b = await add_partner(app, "Other shop")
+        hook = await register(
+            client, a, receiver.url, types=["label.ready", "shipment.status_changed"]
+        )
+        other = await register(
+            client, b, receiver.url, types=["label.ready", "shipment.status_changed"]
+        )
+        saga = app.state.orders.saga
+        booked = logistics_pb2.ShipmentBooked(
+            shipment_id="shp_1",
+            carrier="express",
+            tracking_number="EX123",
+            label_ref="/v1/shipments/shp_1/label.pdf",
+        )
+        await saga.handle(_message("ShipmentBooked", _json(booked), a_id))
+        for status in ("picked_up", "in_transit", "delivered"):
+            event = logistics_pb2.ShipmentEvent(
+                shipment_id="shp_1",
+                carrier="express",
+                tracking_number="EX123",
+                status=logistics_pb2.ShipmentStatus.Value(f"SHIPMENT_STATUS_{status.upper()}"),
+            )
+            await saga.handle(_message("ShipmentEvent", _json(event), a_id, ehub_status=status))
+        # a shipment booked by nobody through the door (the saga's own) tells no partner
+        await saga.handle(_message("ShipmentBooked", _json(booked), None))
+        await until(lambda: _delivered(app, 4))
+        payloads = [verify(hook["secret"], h) for h in receiver.hits]
+        assert [p["type"] for p in payloads] == ["label.ready"] + ["shipment.status_changed"] * 3
+        assert payloads[0]["data"]["label_url"] == "/v1/shipments/shp_1/label.pdf"
+        assert [p["data"]["status"] for p in payloads[1:]] == [
+            "picked_up",
+            "in_transit",
+            "delivered",
+        ]
+        log = await client.get(f"/v1/webhooks/{other['id']}/deliveries", headers=b)
+        assert log.json()["items"] == []

@@ -40,6 +40,7 @@ from ehub_core.telemetry import current_traceparent, resumed_trace
 from ehub_gateway.orders.models import Order, OrderStep, SagaCommand
 from ehub_gateway.saga import actions
 from ehub_gateway.saga.machine import TERMINAL, Action, Role, State, step
+from ehub_gateway.webhooks import service as webhook_service
 from ehub_gateway.webhooks.service import order_state_changed
 
 log = logging.getLogger("ehub.gateway.saga")
@@ -375,6 +376,7 @@ class Saga:
         payload: ProtoMessage = ParseDict(
             json.loads(message.value), cls(), ignore_unknown_fields=True
         )
+        await shipment_webhooks(session, message, payload)
         order_id = getattr(payload, "order_id", "")
         if not order_id:
             return
@@ -466,6 +468,46 @@ class Saga:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+async def shipment_webhooks(session: AsyncSession, message: Message, payload: ProtoMessage) -> None:
+    """A shipment booked through the door tells its partner: ``label.ready`` when booked,
+    ``shipment.status_changed`` on every tracking step (in order per shipment)."""
+    owner = message.header("owner")
+    if not owner:
+        return
+    if isinstance(payload, logistics_pb2.ShipmentBooked):
+        await webhook_service.emit(
+            session,
+            partner_id=owner,
+            event_type=webhook_service.LABEL_READY,
+            subject=payload.shipment_id,
+            data={
+                "shipment_id": payload.shipment_id,
+                "order_id": payload.order_id or None,
+                "carrier": payload.carrier,
+                "tracking_number": payload.tracking_number,
+                "label_url": payload.label_ref,
+            },
+        )
+    elif isinstance(payload, logistics_pb2.ShipmentEvent):
+        await webhook_service.emit(
+            session,
+            partner_id=owner,
+            event_type=webhook_service.SHIPMENT_STATUS_CHANGED,
+            subject=payload.shipment_id,
+            data={
+                **_detail(payload),
+                "shipment_id": payload.shipment_id,
+                "order_id": payload.order_id or None,
+                "status": message.header("ehub_status")
+                or logistics_pb2.ShipmentStatus.Name(payload.status)
+                .removeprefix("SHIPMENT_STATUS_")
+                .lower(),
+                "shipment_status": message.header("shipment_status"),
+                "retracted": message.header("retracted") == "true",
+            },
+        )
 
 
 def decision_dict(cd: customs_pb2.ClearanceDecided) -> dict[str, Any]:

@@ -112,7 +112,8 @@ async def publish(
 
     Headers carry ``order_id`` and ``saga_step`` (``ship``, ``return``) when the
     shipment has them, so the gateway's saga can tell an order's outbound parcel from
-    its return without parsing the payload.
+    its return without parsing the payload, and ``owner``, the partner that booked it
+    through the door, whose webhooks the gateway sends.
     """
     key = shipment.order_id or shipment.id
     routing = {"subject": key, "target_hub": shipment.destination_country}
@@ -120,6 +121,8 @@ async def publish(
         routing["order_id"] = shipment.order_id
     if shipment.saga_step:
         routing["saga_step"] = shipment.saga_step
+    if shipment.owner:  # the partner that booked it through the door: its webhooks
+        routing["owner"] = shipment.owner
     return await enqueue(
         session,
         topic=topic,
