@@ -1,4 +1,8 @@
-"""`ehub network up` as an operator runs it: real processes, real broker, real HTTP."""
+"""`ehub network up` as an operator runs it: real processes, real broker, real HTTP.
+
+The supervisor restarts a service that dies (SIGKILL here), with back-off, and keeps
+``network.json`` current; SIGTERM still stops everything, even during a back-off.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,27 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+
+from ehub_cli.network import (
+    RESTART_DELAY_MAX,
+    RESTART_DELAY_MIN,
+    RESTART_RESET_AFTER,
+    Child,
+    NetworkPlan,
+    Supervisor,
+    describe_exit,
+    next_delay,
+)
+from tests.federation_harness import gateway_env, wait_until
 
 
 def _alive(pid: int) -> bool:
@@ -32,52 +53,183 @@ def _children_of(pid: int) -> list[int]:
     return [int(x) for x in out.stdout.split()]
 
 
-@pytest.fixture
-def network(tmp_path: Path):
-    var = tmp_path / "var"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EHUB_")}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ehub_cli",
-            "network",
-            "up",
-            "--hubs",
-            "CN,CA",
-            "--base-port",
-            "0",
-            "--var-dir",
-            str(var),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    manifest_path = var / "network.json"
-    deadline = time.monotonic() + 120
-    while not manifest_path.exists():
+# -- a running network ---------------------------------------------------------------------
+
+
+@dataclass
+class Network:
+    """``ehub network up --hubs CN,CA`` in a subprocess; its stdout goes to a file."""
+
+    proc: subprocess.Popen[bytes]
+    var: Path
+    out_path: Path
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.var / "network.json"
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest as it is now (it is replaced whole, never half-written)."""
+        data: dict[str, Any] = json.loads(self.manifest_path.read_text())
+        return data
+
+    def service(self, hub: str, name: str) -> dict[str, Any]:
+        svc: dict[str, Any] = self.manifest()["hubs"][hub][name]
+        return svc
+
+    def pids(self) -> dict[tuple[str, str], int]:
+        return {
+            (hub, name): svc["pid"]
+            for hub, services in self.manifest()["hubs"].items()
+            for name, svc in services.items()
+        }
+
+    def output(self) -> str:
+        return self.out_path.read_text(errors="replace")
+
+    def logs(self, needle: str, limit: int = 60) -> str:
+        """Lines of every service log mentioning ``needle`` (for failure messages)."""
+        found = [
+            f"{path.name}: {line}"
+            for path in sorted((self.var / "logs").glob("*.log"))
+            for line in path.read_text(errors="replace").splitlines()
+            if needle in line
+        ]
+        return "\n".join(found[-limit:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_network(var: Path, **settings: str) -> Network:
+    """Start a CN + CA network in ``var`` with ``EHUB_*`` ``settings``; return once its
+    manifest (with the demo seller) is written."""
+    var.mkdir(parents=True, exist_ok=True)
+    out_path = var.parent / f"{var.name}-supervisor.out"
+    with out_path.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ehub_cli",
+                "network",
+                "up",
+                "--hubs",
+                "CN,CA",
+                "--base-port",
+                "0",
+                "--var-dir",
+                str(var),
+            ],
+            env=gateway_env(**settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    net = Network(proc, var, out_path)
+    deadline = time.monotonic() + 240  # a loaded 2-core machine may take minutes
+    while not net.manifest_path.exists():
         if proc.poll() is not None:
-            pytest.fail(f"network exited early: {proc.stdout.read() if proc.stdout else ''}")
+            pytest.fail(f"network exited early ({proc.returncode}):\n{net.output()}")
         if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("network did not come up within 120 s")
+            net.stop()
+            pytest.fail(f"network did not come up within 240 s:\n{net.output()}")
         time.sleep(0.2)
-    yield proc, json.loads(manifest_path.read_text()), var
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+    return net
 
 
-def test_two_hubs_come_up_ready_and_sigterm_leaves_no_process(network):
-    proc, manifest, var = network
+def partner_key(net: Network, hub: str, role: str) -> str:
+    """A new partner of ``hub`` (operator API, with the network's internal token) and
+    its API key: what a marketplace or seller is given before it calls the hub."""
+    manifest = net.manifest()
+    gateway = manifest["hubs"][hub]["gateway"]["url"]
+
+    def created() -> str | None:
+        try:
+            r = httpx.post(
+                f"{gateway}/operator/v1/partners",
+                json={
+                    "name": f"test {role} {uuid.uuid4().hex[:6]}",
+                    "role": role,
+                    # The tests poll hard: far above any rate limit they could hit.
+                    "rate_per_second": 10_000,
+                    "burst": 10_000,
+                },
+                headers={"Authorization": f"Bearer {manifest['internal_token']}"},
+                timeout=10,
+            )
+        except httpx.HTTPError:
+            return None
+        if r.status_code >= 500:
+            return None
+        assert r.status_code == 201, r.text
+        return str(r.json()["key"]["key"])
+
+    key: str = wait_until(created, timeout=60, interval=0.5, what=f"a {role} key at {hub}")
+    return key
+
+
+def ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def kill_and_wait_restart(net: Network, hub: str, name: str, timeout: float = 90) -> int:
+    """SIGKILL ``hub``'s ``name`` service; return the new pid once the manifest shows
+    it running again and it answers /readyz 200."""
+    before = net.service(hub, name)
+    os.kill(before["pid"], signal.SIGKILL)
+
+    def restarted() -> int | None:
+        svc = net.service(hub, name)
+        if svc["pid"] != before["pid"] and svc["state"] == "running":
+            return int(svc["pid"])
+        return None
+
+    pid: int = wait_until(restarted, timeout=timeout, what=f"{hub} {name} restarted")
+    wait_until(lambda: ready(before["url"]), timeout=timeout, what=f"{hub} {name} ready again")
+    return pid
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+    """One network for the module (starting one takes a while on a loaded machine): the
+    first test sees it fresh, the restart tests kill what they need, the last one stops
+    it with SIGTERM."""
+    net = start_network(
+        tmp_path_factory.mktemp("network") / "var",
+        EHUB_RELAY_POLL_INTERVAL="0.1",
+        EHUB_TRUST_RELOAD_INTERVAL="0.5",
+    )
+    try:
+        yield net
+    finally:
+        if net.proc.poll() is None:
+            net.proc.kill()
+            net.proc.wait()
+
+
+# -- tests (in this order: the last one stops the network) ---------------------------------
+
+
+def test_two_hubs_come_up_ready(shared: Network):
+    manifest = shared.manifest()
     assert set(manifest["hubs"]) == {"CN", "CA"}
     urls = [svc["url"] for hub in manifest["hubs"].values() for svc in hub.values()]
     assert len(urls) == 8
     # Each hub binds its own loopback address.
     assert {svc["host"] for svc in manifest["hubs"]["CN"].values()} == {"127.0.0.2"}
     assert {svc["host"] for svc in manifest["hubs"]["CA"].values()} == {"127.0.0.3"}
+    assert {
+        (svc["restarts"], svc["state"]) for h in manifest["hubs"].values() for svc in h.values()
+    } == {(0, "running")}
     with httpx.Client(timeout=5) as client:
         for url in urls:
             r = client.get(f"{url}/readyz")
@@ -85,21 +237,245 @@ def test_two_hubs_come_up_ready_and_sigterm_leaves_no_process(network):
             assert r.json()["checks"] == {"database": "ok", "broker": "ok"}
 
     status = subprocess.run(
-        [sys.executable, "-m", "ehub_cli", "network", "status", "--var-dir", str(var)],
+        [sys.executable, "-m", "ehub_cli", "network", "status", "--var-dir", str(shared.var)],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert status.returncode == 0, status.stdout + status.stderr
     assert status.stdout.count("readyz=200") == 8
+    assert status.stdout.count("restarts=0") == 8
+    for hub in manifest["hubs"].values():
+        for svc in hub.values():
+            assert f"pid={svc['pid']} " in status.stdout
 
+
+def test_a_killed_service_is_restarted_and_the_others_keep_their_pids(shared: Network):
+    before = shared.pids()
+    old = before[("CN", "logistics")]
+    new = kill_and_wait_restart(shared, "CN", "logistics")
+    assert new != old and not _alive(old)
+    after = shared.pids()
+    assert after.pop(("CN", "logistics")) == new
+    del before[("CN", "logistics")]
+    assert after == before  # the other 7 services were left alone
+    assert all(_alive(p) for p in after.values())
+    svc = shared.service("CN", "logistics")
+    assert (svc["restarts"], svc["state"]) == (1, "running")
+    assert "CN logistics died (signal SIGKILL); restart #1 in 0.5 s" in shared.output()
+
+    status = subprocess.run(
+        [sys.executable, "-m", "ehub_cli", "network", "status", "--var-dir", str(shared.var)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert status.returncode == 0, status.stdout + status.stderr
+    line = next(x for x in status.stdout.splitlines() if x.startswith("CN logistics"))
+    assert "readyz=200" in line and f"pid={new} " in line and "restarts=1" in line, line
+
+
+def _demo_order(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The body scripts/demo_order.py places: two lobsters from CA's demo seller."""
+    demo = manifest["demo"]["CA"]
+    return {
+        "seller_hub": "CA",
+        "seller_id": demo["seller_id"],
+        "partner_reference": "demo-" + uuid.uuid4().hex[:8],
+        "buyer": {"id": "buyer-42", "identity_number": "110101199003074578"},
+        "ship_to": {
+            "name": "Li Wei",
+            "street": ["88 Century Avenue"],
+            "city": "Shanghai",
+            "postal_code": "200120",
+            "country": "CN",
+            "phone": "+86 21 5555 0100",
+        },
+        "lines": [{"product_id": demo["product_id"], "quantity": 2}],
+        "currency": "CNY",
+    }
+
+
+def test_events_pending_for_a_killed_gateway_flow_once_it_is_restarted(shared: Network):
+    manifest = shared.manifest()
+    cn = manifest["hubs"]["CN"]["gateway"]["url"]
+    ca_gateway = manifest["hubs"]["CA"]["gateway"]
+    demo = manifest["demo"]
+    # The demo marketplace buys at CN; CA's copy of the order is its demo seller's.
+    as_market = {"Authorization": f"Bearer {demo['CN']['marketplace_key']}"}
+    as_seller = {"Authorization": f"Bearer {demo['CA']['seller_key']}"}
+    body = _demo_order(manifest)
+    key = str(uuid.uuid4())
+    with httpx.Client(timeout=30) as http:
+        # The hubs load each other's keys shortly after the manifest appears; until
+        # then placing is refused (502/503) and retried with the same key.
+        def placed() -> httpx.Response | None:
+            r = http.post(
+                f"{cn}/v1/orders", json=body, headers={**as_market, "Idempotency-Key": key}
+            )
+            return r if r.status_code not in (502, 503) else None
+
+        r = wait_until(placed, timeout=90, interval=0.5, what="CN to place the demo order")
+        assert r.status_code == 201, r.text
+        order_id = r.json()["id"]
+        # The order is recorded at CN; CA's gateway dies before the order reaches it:
+        # CN's saga sends OrderPlaced to a hub that is down.
+        os.kill(ca_gateway["pid"], signal.SIGKILL)
+        killed_at = datetime.now().astimezone()
+        wait_until(
+            lambda: shared.service("CA", "gateway")["pid"] != ca_gateway["pid"],
+            timeout=60,
+            what="CA gateway restarted",
+        )
+
+        def at_ca() -> dict[str, Any] | None:
+            try:
+                r = http.get(f"{ca_gateway['url']}/v1/orders/{order_id}", headers=as_seller)
+            except httpx.HTTPError:
+                return None
+            return r.json() if r.status_code == 200 else None
+
+        try:
+            order = wait_until(at_ca, timeout=120, interval=0.5, what=f"{order_id} at CA")
+        except AssertionError:
+            raise AssertionError(shared.logs(order_id) + "\n" + shared.output()) from None
+    first = order["timeline"][0]
+    assert (first["what"], first["hub"]) == ("OrderPlaced", "CN"), first
+    # It reached CA after the kill: the new gateway process took it.
+    assert datetime.fromisoformat(first["at"]) > killed_at, (first["at"], killed_at)
+    svc = shared.service("CA", "gateway")
+    assert svc["restarts"] == 1 and svc["state"] == "running"
+    assert "CA gateway died (signal SIGKILL); restart #1 in 0.5 s" in shared.output()
+
+
+def test_sigterm_during_a_restart_back_off_stops_everything(shared: Network):
+    manifest = shared.manifest()
     pids = [svc["pid"] for hub in manifest["hubs"].values() for svc in hub.values()]
     pids.append(manifest["broker"]["pid"])
     descendants = {p for pid in pids for p in _children_of(pid)}
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(30) == 0
+    # SIGTERM while a service waits out its restart back-off still stops everything,
+    # restarted services included.
+    os.kill(manifest["hubs"]["CN"]["customs"]["pid"], signal.SIGKILL)
+    wait_until(
+        lambda: shared.service("CN", "customs")["state"] == "restarting",
+        timeout=10,
+        interval=0.02,
+        what="CN customs in back-off",
+    )
+    shared.proc.send_signal(signal.SIGTERM)
+    assert shared.proc.wait(30) == 0
+    everything = pids + list(descendants)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(_alive(p) for p in pids + list(descendants)):
+    while time.monotonic() < deadline and any(_alive(p) for p in everything):
         time.sleep(0.1)
-    assert [p for p in pids + list(descendants) if _alive(p)] == []
-    assert not (var / "network.json").exists()
+    assert [p for p in everything if _alive(p)] == []
+    assert not shared.manifest_path.exists()
+    out = shared.output()
+    assert "CN customs died (signal SIGKILL); restart #1 in 0.5 s" in out, out
+    assert out.rstrip().endswith("stopping..."), out
+
+
+# -- the supervisor's restart bookkeeping, without processes --------------------------------
+
+
+def test_back_off_doubles_to_ten_seconds_and_resets_after_a_minute_of_uptime():
+    delays = []
+    delay = 0.0
+    for _ in range(8):
+        delay = next_delay(delay, uptime=1.0)
+        delays.append(delay)
+    assert delays == [0.5, 1, 2, 4, 8, 10, 10, 10]
+    assert RESTART_DELAY_MIN == 0.5 and RESTART_DELAY_MAX == 10
+    assert next_delay(10, uptime=RESTART_RESET_AFTER - 1) == 10
+    assert next_delay(10, uptime=RESTART_RESET_AFTER) == 0.5
+    assert describe_exit(-signal.SIGKILL) == "signal SIGKILL"
+    assert describe_exit(3) == "exit code 3"
+
+
+class _Exited:
+    """Stands for a Popen whose process has exited."""
+
+    def __init__(self, returncode: int, pid: int = 0) -> None:
+        self.returncode = returncode
+        self.pid = pid
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+
+class _Running(_Exited):
+    def __init__(self, pid: int) -> None:
+        super().__init__(0, pid)
+
+    def poll(self) -> int | None:
+        return None
+
+
+def test_supervise_restarts_after_the_back_off_and_rewrites_the_manifest(tmp_path, capsys):
+    plan = NetworkPlan.make(["CN"], tmp_path, base_port=0)
+    sup = Supervisor(plan)
+    spawned: list[str] = []
+    next_pid = iter(range(1000, 2000))
+
+    def spawn(svc: Any) -> Any:
+        spawned.append(svc.service)
+        svc.pid = next(next_pid)
+        svc.state = "running"
+        return _Running(svc.pid)
+
+    sup._spawn = spawn  # type: ignore[method-assign]
+    for svc in plan.services:
+        sup.children.append(Child(svc, spawn(svc), started_at=0.0))  # type: ignore[arg-type]
+    spawned.clear()
+    logistics = next(c for c in sup.children if c.svc.service == "logistics")
+    manifest = tmp_path / "network.json"
+
+    def state() -> tuple[Any, ...]:
+        svc = json.loads(manifest.read_text())["hubs"]["CN"]["logistics"]
+        return svc["pid"], svc["restarts"], svc["state"]
+
+    # Dies within its first minute, three times: 0.5 s, 1 s, 2 s.
+    now = 10.0
+    for k, delay in enumerate((0.5, 1, 2), start=1):
+        logistics.proc = _Exited(-signal.SIGKILL)  # type: ignore[assignment]
+        sup.supervise(now)
+        assert state()[1:] == (k - 1, "restarting")
+        sup.supervise(now + delay - 0.01)
+        assert spawned == ["logistics"] * (k - 1)
+        sup.supervise(now + delay)
+        assert spawned == ["logistics"] * k
+        assert state() == (logistics.svc.pid, k, "running")
+        now += delay + 1
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "CN logistics died (signal SIGKILL); restart #1 in 0.5 s",
+        "CN logistics died (signal SIGKILL); restart #2 in 1 s",
+        "CN logistics died (signal SIGKILL); restart #3 in 2 s",
+    ]
+    # After a minute up, the next death waits 0.5 s again.
+    logistics.started_at = now
+    logistics.proc = _Exited(1)  # type: ignore[assignment]
+    sup.supervise(now + RESTART_RESET_AFTER)
+    assert capsys.readouterr().out == "CN logistics died (exit code 1); restart #4 in 0.5 s\n"
+    # A process that cannot even be started (no memory to fork) is tried again later.
+    now += RESTART_RESET_AFTER + 0.5
+
+    def no_fork(svc: Any) -> Any:
+        raise OSError(12, "Cannot allocate memory")
+
+    sup._spawn = no_fork  # type: ignore[method-assign]
+    sup.supervise(now)
+    assert capsys.readouterr().out.startswith("CN logistics could not be started (")
+    assert state()[1:] == (3, "restarting")
+    sup._spawn = spawn  # type: ignore[method-assign]
+    sup.supervise(now + 0.99)
+    assert spawned == ["logistics"] * 3
+    sup.supervise(now + 1)
+    assert spawned == ["logistics"] * 4 and state() == (logistics.svc.pid, 4, "running")
+    # A signal during the back-off: nothing is started any more.
+    logistics.proc = _Exited(-signal.SIGKILL)  # type: ignore[assignment]
+    sup.supervise(now + 2)
+    sup._signalled = signal.SIGTERM
+    sup.supervise(now + 60)
+    assert spawned == ["logistics"] * 4
+    assert state()[2] == "restarting"

@@ -220,3 +220,33 @@ def test_signature_header_is_base64_ed25519():
     headers = sign_delivery(key, b"{}", now=NOW)
     assert headers["X-Carrier-Timestamp"] == str(int(NOW.timestamp()))
     assert len(base64.b64decode(headers["X-Carrier-Signature"].removeprefix("ed25519="))) == 64
+
+
+async def test_a_restarted_service_hands_the_carrier_back_its_parcels(
+    database_url, tmp_path, book, carrier, send
+):
+    """A carrier does not forget parcels when the hub restarts: the new process's simulated
+    carrier takes back every unfinished shipment at the step it had reached."""
+    from ehub_core.testing import serve_in_process
+    from ehub_logistics.app import create_app
+    from ehub_logistics.settings import LogisticsSettings
+
+    shipment = await book()
+    tracking = shipment["tracking_number"]
+    first = carrier("express")
+    assert (await send(first.advance(tracking, 2))).status_code == 200
+    done = await book()
+    while (d := first.advance(done["tracking_number"], 5)) is not None:
+        assert (await send(d)).status_code == 200
+    settings = LogisticsSettings(database_url=database_url, var_dir=tmp_path, hub_id="CA")
+    again = create_app(settings)
+    async with serve_in_process(again) as client:
+        sim = again.state.carriers.get("express").carrier
+        assert tracking in sim.active()  # the unfinished one, not the finished one
+        assert done["tracking_number"] not in sim.active()
+        delivery = sim.advance(tracking)
+        assert delivery is not None
+        event = json.loads(delivery.body)["events"][0]
+        assert event["id"] == f"{tracking}-003"  # the third step, not the first again
+        resp = await client.post(delivery.path, content=delivery.body, headers=delivery.headers)
+        assert resp.status_code == 200

@@ -144,32 +144,66 @@ DEMO_SELLERS: dict[str, dict[str, Any]] = {
 }
 
 
-def seed_demo(plan: NetworkPlan) -> dict[str, Any]:
-    """Create each hub's demo seller (auto-accepting its orders) and product."""
+def _partner(client: httpx.Client, gateway: str, token: str, name: str, role: str) -> Any:
+    """A partner of the hub (gateway operator API) and its first API key."""
+    r = client.post(
+        f"{gateway}/operator/v1/partners",
+        json={"name": name, "role": role},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    r.raise_for_status()
+    return r.json()
+
+
+def seed_demo(plan: NetworkPlan, internal_token: str) -> dict[str, Any]:
+    """Create each hub's demo partners (a seller and a marketplace, with their API keys)
+    and the demo seller (auto-accepting its orders, owned by the seller partner) with
+    one product."""
     demo: dict[str, Any] = {}
+    operator = {"Authorization": f"Bearer {internal_token}"}
     with httpx.Client(timeout=10.0) as client:
         for hub in plan.hubs:
             spec = DEMO_SELLERS.get(hub)
             if spec is None:
                 continue
-            catalog = plan.of_hub(hub)["catalog"].url
-            seller = client.post(
-                f"{catalog}/v1/sellers",
-                json={**spec["seller"], "country": hub, "sme_verified": True, "auto_accept": True},
+            services = plan.of_hub(hub)
+            gateway, catalog = services["gateway"].url, services["catalog"].url
+            owner = _partner(client, gateway, internal_token, spec["seller"]["name"], "seller")
+            market = _partner(
+                client, gateway, internal_token, f"{hub} demo marketplace", "marketplace"
             )
+            as_seller = {"Authorization": f"Bearer {owner['key']['key']}"}
+            body = {**spec["seller"], "country": hub, "auto_accept": True}
+            # Only the hub's operator says a seller is a verified SME.
+            seller = client.post(
+                f"{catalog}/operator/v1/sellers",
+                json={**body, "owner": owner["partner"]["id"], "sme_verified": True},
+                headers=operator,
+            )
+            if seller.status_code == 404:  # a catalog without the operator API
+                seller = client.post(
+                    f"{gateway}/v1/sellers", json={**body, "sme_verified": True}, headers=as_seller
+                )
             seller.raise_for_status()
             seller_id = seller.json()["id"]
             product = client.post(
-                f"{catalog}/v1/products",
+                f"{gateway}/v1/products",
                 json={
                     **spec["product"],
                     "seller_id": seller_id,
                     "origin_country": hub,
                     "stock": 500,
                 },
+                headers=as_seller,
             )
             product.raise_for_status()
-            demo[hub] = {"seller_id": seller_id, "product_id": product.json()["id"]}
+            demo[hub] = {
+                "seller_id": seller_id,
+                "product_id": product.json()["id"],
+                # API keys of the demo partners (this file is the operator's only: 0600)
+                "seller_key": owner["key"]["key"],
+                "marketplace_key": market["key"]["key"],
+            }
     return demo
 
 
@@ -214,7 +248,7 @@ class Supervisor:
         self.fingerprints: dict[str, str] = {}
         self.demo: dict[str, Any] = {}
 
-    def start(self, ready_timeout: float = 90.0) -> None:
+    def start(self, ready_timeout: float = 180.0) -> None:
         self.plan.var_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         if not self.bootstrap:
@@ -227,7 +261,7 @@ class Supervisor:
             self.children.append(Child(svc, self._spawn(svc), time.monotonic()))
         self._wait_ready(ready_timeout)
         self._peer_hubs()
-        self.demo = seed_demo(self.plan)
+        self.demo = seed_demo(self.plan, self.internal_token)
         self.write_manifest()
 
     def log_path(self, svc: ServiceProcess) -> Path:
@@ -371,8 +405,18 @@ class Supervisor:
                 )
                 changed = True
             if now >= c.restart_at:
-                c.proc = self._spawn(c.svc)
-                c.started_at = time.monotonic()
+                try:
+                    c.proc = self._spawn(c.svc)
+                except OSError as exc:  # e.g. no memory to fork: try again, later
+                    c.delay = next_delay(c.delay, 0.0)
+                    c.restart_at = now + c.delay
+                    print(
+                        f"{c.svc.hub} {c.svc.service} could not be started ({exc}); "
+                        f"next try in {c.delay:g} s",
+                        flush=True,
+                    )
+                    continue
+                c.started_at = now
                 c.restart_at = None
                 c.svc.restarts += 1
                 changed = True

@@ -9,6 +9,7 @@ from ehub_logistics.api import routers
 from ehub_logistics.carriers.registry import load_carriers
 from ehub_logistics.consumers import start_consumers
 from ehub_logistics.settings import LogisticsSettings
+from ehub_logistics.simulation import restore_simulated_shipments
 
 
 async def _load_carriers(app: FastAPI, ctx: ServiceContext) -> None:
@@ -24,5 +25,5 @@ def create_app(settings: LogisticsSettings | None = None) -> FastAPI:
         description="Carriers, rate shopping, shipments, PDF labels and tracking.",
         migrations_package="ehub_logistics.migrations",
         routers=routers,
-        on_startup=[warn_if_open, _load_carriers, start_consumers],
+        on_startup=[warn_if_open, _load_carriers, restore_simulated_shipments, start_consumers],
     )

@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import select
 
+from ehub_core.app import ServiceContext
+from ehub_logistics.carriers.base import Address
 from ehub_logistics.carriers.simulators.adapter import SimulatorAdapter
+from ehub_logistics.shipments.models import Shipment, TrackingEventRecord
+
+FINISHED = ("delivered", "returned", "cancelled")
 
 DEFAULT_INTERVAL_S = 5.0
 log = logging.getLogger("ehub.logistics.simulation")
@@ -73,3 +80,58 @@ async def run_simulation(app: FastAPI, interval: float) -> None:
                 await simulation_tick(app, client, datetime.now(UTC))
             except Exception:  # a bad tick must not end the simulation
                 log.exception("carrier simulation tick failed")
+
+
+def _address(data: dict[str, Any]) -> Address:
+    return Address(
+        country=data.get("country") or "",
+        postal_code=data.get("postal_code"),
+        city=data.get("city"),
+        state=data.get("state"),
+        name=data.get("name"),
+        company=data.get("company"),
+        street=tuple(data.get("street") or ()),
+        phone=data.get("phone"),
+        email=data.get("email"),
+    )
+
+
+async def restore_simulated_shipments(app: FastAPI, ctx: ServiceContext) -> None:
+    """After a restart, hand the simulated carriers back the parcels they carry: every
+    unfinished shipment of a simulated carrier, at the step its last reported event
+    reached (event ids end in the step number: ``<tracking>-007``)."""
+    sims = {a.name: a for a in app.state.carriers if isinstance(a, SimulatorAdapter)}
+    if not sims:
+        return
+    restored = 0
+    async with ctx.db.reader() as session:
+        shipments = (
+            await session.execute(
+                select(Shipment).where(
+                    Shipment.carrier.in_(list(sims)), Shipment.status.not_in(FINISHED)
+                )
+            )
+        ).scalars()
+        for shipment in list(shipments):
+            keys = (
+                await session.execute(
+                    select(TrackingEventRecord.dedup_key).where(
+                        TrackingEventRecord.shipment_id == shipment.id,
+                        TrackingEventRecord.source == "carrier",
+                    )
+                )
+            ).scalars()
+            step = re.compile(rf"{re.escape(shipment.tracking_number)}-(\d+)$")
+            sent = max((int(m.group(1)) for k in keys if (m := step.search(k))), default=0)
+            if sims[shipment.carrier].carrier.restore(
+                shipment.tracking_number,
+                service=shipment.service,
+                origin=_address(shipment.shipper),
+                destination=_address(shipment.recipient),
+                booked_at=shipment.created_at,
+                sent=sent,
+            ):
+                restored += 1
+    if restored:
+        log.info("simulated carriers took back %d unfinished shipments", restored)
+        ensure_simulation(app)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from ehub_core.deps import ReadSessionDep, SessionDep
+from ehub_core.errors import problem_responses
 from ehub_core.idempotency import IdempotencyKey, run_once
 from ehub_core.partners import GuardedRoute
 from ehub_logistics.api.deps import (
@@ -29,6 +30,9 @@ router = APIRouter(prefix="/v1/shipments", tags=["shipments"], route_class=Guard
     status_code=201,
     response_model=ShipmentRead,
     summary="Book a shipment with a chosen rate; returns tracking number and PDF label",
+    responses=problem_responses(
+        **{"409": "The rate_id is stale (re-rate), or the carrier refused the booking"}
+    ),
 )
 async def create_shipment(
     body: ShipmentCreate,
@@ -100,7 +104,11 @@ async def read_label(
     )
 
 
-@router.post("/{shipment_id}/cancel", summary="Cancel before the carrier picks it up")
+@router.post(
+    "/{shipment_id}/cancel",
+    summary="Cancel before the carrier picks it up",
+    responses=problem_responses(**{"409": "Too late (picked up) or already cancelled"}),
+)
 async def cancel_shipment(
     shipment_id: str,
     session: SessionDep,

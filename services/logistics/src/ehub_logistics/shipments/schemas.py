@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from ehub_core.limits import IsoDate, PlainText
 from ehub_core.money import Amount, CurrencyCode
 from ehub_logistics.carriers.base import (
     Address,
@@ -45,7 +46,22 @@ def _hs_code(value: str) -> str:
 
 CountryCode = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_country)]
 HsCode = Annotated[str, AfterValidator(_hs_code)]
-Text = Annotated[str, Field(min_length=1, max_length=200)]
+Text = Annotated[PlainText, Field(min_length=1, max_length=200)]
+Name = Annotated[PlainText, Field(min_length=1, max_length=64)]
+
+
+# Weights and dimensions: finite, positive, at most 9 decimal places (1 lb = 0.45359237 kg).
+def _this_century(value: date) -> date:
+    # Carriers' tariffs cover this century; dates beyond it overflowed transit arithmetic.
+    if not date(2000, 1, 1) <= value <= date(2099, 12, 31):
+        raise ValueError("must be between 2000-01-01 and 2099-12-31")
+    return value
+
+
+ShipDate = Annotated[
+    IsoDate, AfterValidator(_this_century), Field(description="YYYY-MM-DD; default today")
+]
+Measure = Annotated[Decimal, Field(gt=0, max_digits=15, decimal_places=9, allow_inf_nan=False)]
 
 
 class _In(BaseModel):
@@ -54,14 +70,14 @@ class _In(BaseModel):
 
 class AddressIn(_In):
     country: CountryCode
-    postal_code: str | None = Field(None, max_length=20)
-    city: str | None = Field(None, max_length=100)
-    state: str | None = Field(None, max_length=100)
-    name: str | None = Field(None, max_length=100)
-    company: str | None = Field(None, max_length=100)
+    postal_code: PlainText | None = Field(None, max_length=20)
+    city: PlainText | None = Field(None, max_length=100)
+    state: PlainText | None = Field(None, max_length=100)
+    name: PlainText | None = Field(None, max_length=100)
+    company: PlainText | None = Field(None, max_length=100)
     street: list[Text] = Field(default_factory=list, max_length=3)
-    phone: str | None = Field(None, max_length=40)
-    email: str | None = Field(None, max_length=200)
+    phone: PlainText | None = Field(None, max_length=40)
+    email: PlainText | None = Field(None, max_length=200)
 
     def to_address(self) -> Address:
         return Address(
@@ -80,16 +96,16 @@ class AddressIn(_In):
 class ShippingAddressIn(AddressIn):
     """A label needs someone to hand the parcel to, somewhere to find them."""
 
-    name: str = Field(min_length=1, max_length=100)
-    city: str = Field(min_length=1, max_length=100)
+    name: PlainText = Field(min_length=1, max_length=100)
+    city: PlainText = Field(min_length=1, max_length=100)
     street: list[Text] = Field(min_length=1, max_length=3)
 
 
 class ParcelIn(_In):
-    weight: Decimal = Field(gt=0, le=10_000, allow_inf_nan=False)
-    length: Decimal = Field(gt=0, le=1_000, allow_inf_nan=False)
-    width: Decimal = Field(gt=0, le=1_000, allow_inf_nan=False)
-    height: Decimal = Field(gt=0, le=1_000, allow_inf_nan=False)
+    weight: Measure = Field(le=10_000)
+    length: Measure = Field(le=1_000)
+    width: Measure = Field(le=1_000)
+    height: Measure = Field(le=1_000)
     weight_unit: Literal["kg", "lb"] = "kg"
     dimension_unit: Literal["cm", "in"] = "cm"
 
@@ -110,9 +126,9 @@ class MoneyIn(_In):
 
 
 class RateWishes(_In):
-    carriers: list[str] | None = Field(None, min_length=1)
-    services: list[str] | None = Field(None, min_length=1)
-    service_levels: list[ServiceLevel] | None = Field(None, min_length=1)
+    carriers: list[Name] | None = Field(None, min_length=1, max_length=50)
+    services: list[Name] | None = Field(None, min_length=1, max_length=200)
+    service_levels: list[ServiceLevel] | None = Field(None, min_length=1, max_length=3)
     max_transit_days: int | None = Field(None, ge=1, le=120)
 
 
@@ -121,7 +137,7 @@ class RateRequestIn(_In):
     destination: AddressIn
     parcels: list[ParcelIn] = Field(min_length=1, max_length=50)
     declared_value: MoneyIn
-    ship_date: date | None = None
+    ship_date: ShipDate | None = None
     wishes: RateWishes = Field(default_factory=RateWishes)
 
     def to_request(self, today: date) -> RateRequest:
@@ -145,7 +161,7 @@ class CustomsItemIn(_In):
     quantity: int = Field(ge=1, le=100_000)
     unit_value: Amount
     origin_country: CountryCode
-    weight_kg: Decimal | None = Field(None, gt=0, allow_inf_nan=False)
+    weight_kg: Measure | None = Field(None, le=10_000)
 
 
 class CustomsIn(_In):
@@ -155,7 +171,7 @@ class CustomsIn(_In):
     contents_type: Literal["merchandise", "gift", "documents", "sample", "return_of_goods"] = (
         "merchandise"
     )
-    invoice_number: str | None = Field(None, max_length=64)
+    invoice_number: PlainText | None = Field(None, max_length=64)
 
     def to_customs(self) -> Customs:
         items = tuple(
@@ -168,16 +184,18 @@ class CustomsIn(_In):
 
 
 class ShipmentCreate(_In):
-    carrier: str = Field(min_length=1, max_length=64)
-    service: str = Field(min_length=1, max_length=64)
-    rate_id: str | None = Field(None, description="Pin the price seen in POST /v1/rates")
+    carrier: Name
+    service: Name
+    rate_id: PlainText | None = Field(
+        None, max_length=100, description="Pin the price seen in POST /v1/rates"
+    )
     shipper: ShippingAddressIn
     recipient: ShippingAddressIn
     parcels: list[ParcelIn] = Field(min_length=1, max_length=50)
     customs: CustomsIn | None = Field(None, description="Required when crossing a border")
-    order_id: str | None = Field(None, max_length=64)
-    reference: str | None = Field(None, max_length=200)
-    ship_date: date | None = None
+    order_id: PlainText | None = Field(None, max_length=64)
+    reference: PlainText | None = Field(None, max_length=200)
+    ship_date: ShipDate | None = None
 
 
 # ---- responses ----------------------------------------------------------------------

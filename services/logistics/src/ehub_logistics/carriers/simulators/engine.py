@@ -121,7 +121,9 @@ def _local(moment: datetime, country: str) -> str:
 
 
 class SimulatedCarrier:
-    """The simulated carrier's own system. In-memory: a restart forgets bookings."""
+    """The simulated carrier's own system, in memory. A real carrier does not forget the
+    parcels it carries when the hub restarts: :meth:`restore` puts back what the hub's
+    database knows (``simulation.restore_simulated_shipments``)."""
 
     def __init__(self, profile: SimulatorProfile, cards: RateCardBook, key: SigningKey) -> None:
         self.profile = profile
@@ -153,6 +155,31 @@ class SimulatedCarrier:
             scenario=self._pick_scenario(tracking),
         )
         return Booking(tracking_number=tracking, carrier_reference=f"{self.name}:{tracking}")
+
+    def restore(
+        self,
+        tracking_number: str,
+        *,
+        service: str,
+        origin: Address,
+        destination: Address,
+        booked_at: datetime,
+        sent: int,
+    ) -> bool:
+        """Take back a booking after a restart, ``sent`` events of its scenario already
+        reported (the scenario follows from the tracking number). False if known."""
+        if tracking_number in self._booked:
+            return False
+        self._booked[tracking_number] = _Booked(
+            tracking_number=tracking_number,
+            service=service,
+            origin=origin,
+            destination=destination,
+            booked_at=booked_at,
+            scenario=self._pick_scenario(tracking_number),
+            cursor=sent,
+        )
+        return True
 
     def cancel(self, tracking_number: str) -> None:
         booked = self._get(tracking_number)

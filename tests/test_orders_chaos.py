@@ -1,0 +1,718 @@
+"""The order saga under crashes: `ehub network up` (CN buys, CA sells; SQLite), orders
+placed at CN (every 4th cancelled there, half at once, half 1-6 s later) while a
+background thread SIGKILLs a random service process of either hub every 3-5 s (never
+the broker) and the supervisor restarts it. The
+killing goes on for a while after the last order is placed, so orders are hit while
+they travel, are booked and ship; it skips a beat while two services are still down
+(a restart takes many seconds on a loaded machine, and the hubs must make progress).
+
+Once the killing stops, every order must end the same at both hubs (delivered,
+cancelled, rejected, or undelivered when the simulated carrier brings the parcel back;
+an order cancelled before it reached CA may be unknown there), with at most one live
+shipment per order, CA's stock down by exactly what was delivered, and each CN buyer's
+allowance used by exactly its delivered orders.
+
+The full scenario is 300 orders; to stay under 6 minutes on a loaded 2-core machine
+`make test` places 60. ``EHUB_CHAOS_ORDERS=300`` runs the full one (the time limits grow
+with it); ``EHUB_CHAOS_SEED`` replays a run's choices (orders, cancels, victims);
+``EHUB_CHAOS_SPARE=CA/logistics,CN/gateway`` never kills those services (to look past
+a known failure).
+
+Orders are placed, cancelled and read through the hubs' gateways with partner API keys,
+as a marketplace (CN) and a seller (CA) would. CA's copy of an order belongs to the
+seller's partner once the stock is reserved; an order the partner cannot see (one
+refused before that) is read from CA's gateway database instead, and counted in the
+summary. The books (stock, the saga's shipments, allowances) are read as the hubs'
+operator, who sees every row (docs/partners.md).
+
+On failure the report (each failing order's states and timelines at both hubs, its saga
+commands, its shipments, the kills, the log lines naming it) is written next to the
+network's var directory as ``chaos-report.json`` and summarised in the assertion.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from ehub_gateway.orders.schemas import OrderCreate
+from ehub_gateway.orders.service import buyer_ref
+from ehub_gateway.saga.machine import TERMINAL as TERMINAL_STATES
+from tests.federation_harness import wait_until
+from tests.test_network import Network, partner_key, start_network
+
+ORDERS = int(os.environ.get("EHUB_CHAOS_ORDERS", "60"))
+EXTRA = max(0, ORDERS - 60)  # seconds of time limit added per order above 60
+# The test body (after the network is up) ends within BUDGET seconds, report included:
+# with the network's start-up that is under 6 minutes even when it fails.
+BUDGET = 270.0 + 3 * EXTRA
+PLACING_TIME = 120.0 + EXTRA  # orders placed (with retries) during the crashes within this
+REPORT_TIME = 30.0  # kept for the books and the report
+KILL_EVERY = (3.0, 5.0)
+MAX_DOWN = 2  # no kill while this many services are down (restarting)
+SPARE = {x.strip() for x in os.environ.get("EHUB_CHAOS_SPARE", "").split(",") if x.strip()}
+CHAOS_AFTER = 30.0  # the killing goes on this long after the last order is placed
+WORKERS = 4
+CANCEL_EVERY = 4  # every 4th order is cancelled (half at once, half 1-6 s after placing)
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(int(600 + 3 * EXTRA))]
+
+BUYER, SELLER = "CN", "CA"
+# delivered, cancelled, rejected; undelivered (the carrier brought it back); returned
+TERMINAL = {str(s) for s in TERMINAL_STATES}
+SETTINGS = {
+    "EHUB_CARRIER_SIMULATION_INTERVAL": "0.5",
+    "EHUB_RELAY_POLL_INTERVAL": "0.1",
+    "EHUB_SAGA_RESEND_AFTER": "3",
+    # Federation heals within seconds, not minutes (as in the federation tests).
+    "EHUB_TRUST_RELOAD_INTERVAL": "0.5",
+    "EHUB_RECEIPT_TIMEOUT": "4",
+    "EHUB_RECEIPT_TIMEOUT_MAX": "8",
+    "EHUB_DELIVERY_BACKOFF_BASE": "0.2",
+    "EHUB_DELIVERY_BACKOFF_MAX": "1.5",
+    "EHUB_DELIVERY_MAX_ATTEMPTS": "1000",
+}
+SHIP_FROM = {
+    "name": "Bay of Fundy Seafood",
+    "street": ["200 Water St"],
+    "city": "Saint John",
+    "state": "NB",
+    "postal_code": "E2L 4S1",
+    "country": "CA",
+    "phone": "+1 506 555 0100",
+}
+SHIP_TO = {
+    "name": "Li Wei",
+    "street": ["88 Century Avenue"],
+    "city": "Shanghai",
+    "postal_code": "200120",
+    "country": BUYER,
+    "phone": "+86 21 5555 0100",
+}
+
+
+@dataclass
+class Placed:
+    key: str
+    body: dict[str, Any]
+    order: dict[str, Any] | None = None  # the 201 body
+    cancel: str | None = None  # "asked", then "ok" or "409" (too late); None: not asked
+    cancel_after: float = 0.0  # seconds between placing and cancelling
+    attempts: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        assert self.order is not None
+        return str(self.order["id"])
+
+    @property
+    def quantity(self) -> int:
+        return int(self.body["lines"][0]["quantity"])
+
+    @property
+    def product_id(self) -> str:
+        return str(self.body["lines"][0]["product_id"])
+
+
+class Killer(threading.Thread):
+    """Every 3-5 s, SIGKILLs a random service (pid from network.json) among those that
+    are up and ready, unless MAX_DOWN are down already: on a slow machine a restart
+    takes many seconds, and the hubs must keep making progress between the crashes."""
+
+    def __init__(self, net: Network, seed: int) -> None:
+        super().__init__(name="chaos-killer", daemon=True)
+        self.net = net
+        self.rng = random.Random(seed)
+        self.halt = threading.Event()
+        self.kills: list[dict[str, Any]] = []
+        self.skipped = 0  # ticks without a kill: MAX_DOWN services were down
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            while not self.halt.wait(self.rng.uniform(*KILL_EVERY)):
+                manifest = self.net.manifest()
+                services = [
+                    (hub, name, svc)
+                    for hub, named in manifest["hubs"].items()
+                    for name, svc in named.items()
+                ]
+                up = [
+                    (hub, name, svc["pid"])
+                    for hub, name, svc in services
+                    if svc["state"] == "running"
+                    and f"{hub}/{name}" not in SPARE
+                    and _ready(svc["url"])
+                ]
+                if len(services) - len(up) >= MAX_DOWN or not up:
+                    self.skipped += 1
+                    continue
+                hub, name, pid = self.rng.choice(up)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                    self.kills.append(
+                        {"at": time.strftime("%T"), "hub": hub, "service": name, "pid": pid}
+                    )
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            self.error = exc
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join(30)
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+# -- the hubs, as a marketplace at CN and a seller at CA see them ----------------------------
+
+
+@dataclass
+class Hubs:
+    net: Network
+    keys: dict[str, str]  # hub -> the partner's API key
+    from_db: set[str] = field(default_factory=set)  # CA orders the partner could not see
+
+    def gw(self, hub: str) -> str:
+        return str(self.net.service(hub, "gateway")["url"])
+
+    def client(self, hub: str) -> httpx.Client:
+        return httpx.Client(timeout=30, headers={"Authorization": f"Bearer {self.keys[hub]}"})
+
+    def get(
+        self, http: httpx.Client, hub: str, path: str, *, service: str = "gateway", **params: Any
+    ) -> Any:
+        """The JSON of a 200 from ``hub``'s ``service``, None for a 404; a crash in
+        between (connection error, 5xx) or a 429 is retried."""
+        for _ in range(120):
+            base = self.net.service(hub, service)["url"]
+            try:
+                r = http.get(f"{base}{path}", params=params)
+            except httpx.HTTPError:
+                time.sleep(0.5)
+                continue
+            if r.status_code == 404:
+                return None
+            if r.status_code == 200:
+                return r.json()
+            if r.status_code < 500 and r.status_code != 429:
+                raise AssertionError(f"GET {path} at {hub} answered {r.status_code}: {r.text}")
+            time.sleep(0.5)
+        raise AssertionError(f"GET {path} at {hub} kept failing")
+
+    def operator(self) -> httpx.Client:
+        """The hubs' operator (internal token): reads every row of a service, the
+        saga's shipments and any buyer's allowance included (docs/partners.md)."""
+        token = self.net.manifest()["internal_token"]
+        return httpx.Client(timeout=30, headers={"Authorization": f"Bearer {token}"})
+
+    def order(self, http: httpx.Client, hub: str, order_id: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = self.get(http, hub, f"/v1/orders/{order_id}")
+        if found is None and hub == SELLER:
+            found = self.db_order(hub, order_id)
+            if found is not None:
+                self.from_db.add(order_id)
+        return found
+
+    def _db(self, hub: str) -> sqlite3.Connection:
+        path = self.net.var / hub.lower() / "gateway.db"
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        db.row_factory = sqlite3.Row
+        return db
+
+    def db_order(self, hub: str, order_id: str) -> dict[str, Any] | None:
+        """The order as ``hub``'s gateway database holds it (state, timeline, money)."""
+        with contextlib.closing(self._db(hub)) as db:
+            row = db.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
+            if row is None:
+                return None
+            steps = db.execute(
+                "SELECT at, hub, what, state, detail FROM order_steps WHERE order_id = ? "
+                "ORDER BY id",
+                (order_id,),
+            ).fetchall()
+        order = dict(row)
+        for k in ("money", "shipment", "shipping", "declarations", "seller", "lines"):
+            if isinstance(order.get(k), str):
+                order[k] = json.loads(order[k])
+        order["timeline"] = [
+            {**dict(s), "at": str(s["at"]), "detail": json.loads(s["detail"] or "{}")}
+            for s in steps
+        ]
+        return order
+
+    def saga_commands(self, hub: str, order_id: str) -> list[dict[str, Any]]:
+        with contextlib.closing(self._db(hub)) as db:
+            rows = db.execute(
+                "SELECT step, command, attempt, sent_at, done_at FROM saga_commands "
+                "WHERE order_id = ? ORDER BY id",
+                (order_id,),
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+
+@pytest.fixture(scope="module")
+def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
+    n = start_network(tmp_path_factory.mktemp("chaos") / "var", **SETTINGS)
+    try:
+        yield n
+    finally:
+        n.stop()
+
+
+def make_seller(hubs: Hubs, http: httpx.Client, products: int) -> tuple[str, list[str]]:
+    """An auto-accepting seller at CA with ``products`` products (the seller partner's)."""
+    gw = hubs.gw(SELLER)
+    r = http.post(
+        f"{gw}/v1/sellers",
+        json={
+            "name": f"Chaos Seafood {uuid.uuid4().hex[:6]}",
+            "country": SELLER,
+            "ship_from": SHIP_FROM,
+            "auto_accept": True,
+        },
+    )
+    assert r.status_code == 201, r.text
+    seller_id = r.json()["id"]
+    ids = []
+    for i in range(products):
+        r = http.post(
+            f"{gw}/v1/products",
+            json={
+                "seller_id": seller_id,
+                "title": f"Live Atlantic lobster, 1 lb (lot {i + 1})",
+                "hs_code": "030632",
+                "origin_country": SELLER,
+                "price": "45.00",
+                "currency": "CAD",
+                "weight_kg": "0.900",
+                "stock": 10 * ORDERS,
+            },
+        )
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    return seller_id, ids
+
+
+def order_body(product_id: str, seller_id: str, buyer: str, quantity: int) -> dict[str, Any]:
+    return {
+        "seller_hub": SELLER,
+        "seller_id": seller_id,
+        "partner_reference": f"chaos-{uuid.uuid4().hex[:12]}",
+        "buyer": {"id": f"buyer-{buyer}", "identity_number": f"CHAOS{buyer.upper()}000000"},
+        "ship_to": SHIP_TO,
+        "lines": [{"product_id": product_id, "quantity": quantity}],
+        "currency": "CNY",
+    }
+
+
+def wait_for_federation(hubs: Hubs, http: httpx.Client, seller_id: str) -> None:
+    """CN reaches CA's signed offers (a 422 naming an unknown product places nothing)."""
+    body = order_body("prd_does_not_exist", seller_id, "probe", 1)
+
+    def answered() -> bool:
+        with contextlib.suppress(httpx.HTTPError):
+            r = http.post(f"{hubs.gw(BUYER)}/v1/orders", json=body)
+            if r.status_code == 422:
+                return True
+            assert r.status_code in (502, 503), r.text
+        return False
+
+    wait_until(answered, timeout=90, interval=0.5, what="CN to reach CA's offers")
+
+
+# -- placing and cancelling through the crashes ---------------------------------------------
+
+
+def _post(http: httpx.Client, target: str, p: Placed, **kwargs: Any) -> httpx.Response | None:
+    p.attempts += 1
+    try:
+        return http.post(target, **kwargs)
+    except httpx.HTTPError as exc:
+        p.errors.append(type(exc).__name__)
+        return None
+
+
+def place_and_maybe_cancel(hubs: Hubs, p: Placed, deadline: float) -> Placed:
+    """POST the order (the same Idempotency-Key on every retry of a 5xx, a 409 "in
+    progress", a 429 or a connection error); cancel it at once if asked. Gives up at
+    ``deadline`` (the caller tries again later with the same key)."""
+    with hubs.client(BUYER) as http:
+        while p.order is None:
+            r = _post(
+                http,
+                f"{hubs.gw(BUYER)}/v1/orders",
+                p,
+                json=p.body,
+                headers={"Idempotency-Key": p.key},
+            )
+            if r is not None and r.status_code == 201:
+                p.order = r.json()
+                break
+            if r is not None:
+                p.errors.append(str(r.status_code))
+                if r.status_code < 500 and r.status_code not in (409, 429):
+                    raise AssertionError(f"placing answered {r.status_code}: {r.text}")
+            if time.monotonic() > deadline:
+                return p
+            time.sleep(0.5)
+        if p.cancel == "asked" and p.cancel_after:
+            time.sleep(p.cancel_after)
+            p.cancel_after = 0.0  # a retry after the crashes cancels at once
+        while p.cancel == "asked":
+            r = _post(http, f"{hubs.gw(BUYER)}/v1/orders/{p.id}/cancel", p)
+            if r is not None and r.status_code == 200:
+                p.cancel = "ok"
+            elif r is not None and r.status_code == 409:
+                p.cancel = "409"  # too late (or already cancelling: a lost answer's retry)
+            elif r is not None and r.status_code < 500 and r.status_code != 429:
+                raise AssertionError(f"cancel of {p.id} answered {r.status_code}: {r.text}")
+            elif time.monotonic() > deadline:
+                return p
+            else:
+                time.sleep(0.5)
+    return p
+
+
+def place_all(hubs: Hubs, plan: list[Placed], seconds: float) -> list[Placed]:
+    deadline = time.monotonic() + seconds
+    with ThreadPoolExecutor(WORKERS) as pool:
+        return list(pool.map(lambda p: place_and_maybe_cancel(hubs, p, deadline), plan))
+
+
+# -- checks ------------------------------------------------------------------------------
+
+
+def settled(cn: dict[str, Any] | None, ca: dict[str, Any] | None) -> bool:
+    if cn is None or cn["state"] not in TERMINAL:
+        return False
+    if ca is None:  # cancelled before it reached CA: nothing ever goes there
+        return bool(cn["state"] == "cancelled")
+    return ca["state"] in TERMINAL
+
+
+def state_at(views: dict[str, Any], order_id: str, hub: int = 0) -> str | None:
+    view = views[order_id][hub]
+    return None if view is None else str(view["state"])
+
+
+def brief(order: dict[str, Any] | None) -> Any:
+    if order is None:
+        return None
+    return {
+        "state": order["state"],
+        "reason": order.get("reason"),
+        "shipment": order.get("shipment"),
+        "timeline": [
+            {k: s[k] for k in ("at", "hub", "what", "state", "detail")} for s in order["timeline"]
+        ],
+    }
+
+
+def test_orders_end_the_same_at_both_hubs_through_crashes(net: Network):
+    started = time.monotonic()
+
+    def say(what: str) -> None:  # progress, seen with -s
+        print(f"chaos +{time.monotonic() - started:5.1f}s {what}", flush=True)
+
+    seed = int(os.environ.get("EHUB_CHAOS_SEED", str(random.randrange(1 << 30))))
+    rng = random.Random(seed)
+    hubs = Hubs(
+        net,
+        {BUYER: partner_key(net, BUYER, "marketplace"), SELLER: partner_key(net, SELLER, "seller")},
+    )
+    cn_http, ca_http = hubs.client(BUYER), hubs.client(SELLER)
+    seller_id, products = make_seller(hubs, ca_http, 3)
+    wait_for_federation(hubs, cn_http, seller_id)
+    operator = hubs.operator()
+
+    def stock(pid: str) -> int:
+        product = hubs.get(operator, SELLER, f"/operator/v1/products/{pid}", service="catalog")
+        return int(product["stock"])
+
+    initial = {pid: stock(pid) for pid in products}
+    buyers = [f"b{i}" for i in range(max(3, ORDERS // 12))]
+    plan = []
+    for i in range(ORDERS):
+        body = order_body(rng.choice(products), seller_id, rng.choice(buyers), rng.randint(1, 3))
+        p = Placed(key=str(uuid.uuid4()), body=body)
+        if i % CANCEL_EVERY == CANCEL_EVERY - 1:
+            p.cancel = "asked"
+            # Half at once (still at CN), half a few seconds on: the order is on its way
+            # to CA, accepted or booked there, and the cancel crosses the hubs.
+            p.cancel_after = 0.0 if i % (2 * CANCEL_EVERY) < CANCEL_EVERY else rng.uniform(1, 6)
+        plan.append(p)
+
+    say(f"seed {seed}: {ORDERS} orders, {sum(1 for p in plan if p.cancel)} to cancel")
+    killer = Killer(net, seed)
+    killer.start()
+    chaos_started = time.monotonic()
+    try:
+        place_all(hubs, plan, PLACING_TIME)
+        placing_seconds = time.monotonic() - chaos_started
+        time.sleep(CHAOS_AFTER)  # crashes while the orders travel, are booked, ship
+    finally:
+        killer.stop()
+    timings = {
+        "setup": round(chaos_started - started, 1),
+        "placing": round(placing_seconds, 1),
+        "chaos": round(time.monotonic() - chaos_started, 1),
+    }
+    assert killer.error is None, repr(killer.error)
+    placed_now = sum(1 for p in plan if p.order is not None)
+    say(f"killing stopped after {len(killer.kills)} kills; {placed_now} orders placed")
+    # What the crashes kept from being placed or cancelled in time, with the same keys.
+    late = [p for p in plan if p.order is None or p.cancel == "asked"]
+    place_all(hubs, late, 45)
+    unplaced = {p.key: f"not placed: {p.errors[-5:]}" for p in plan if p.order is None}
+    assert not unplaced, unplaced
+    placed = plan
+
+    # Every order terminal at CN and at CA (or cancelled at CN before it went to CA).
+    views: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]] = {}
+    pending = [p.id for p in placed]
+    settle_started = time.monotonic()
+    while pending and time.monotonic() < started + BUDGET - REPORT_TIME:
+        for order_id in pending:
+            views[order_id] = (
+                hubs.order(cn_http, BUYER, order_id),
+                hubs.order(ca_http, SELLER, order_id),
+            )
+        pending = [o for o in pending if not settled(*views[o])]
+        say(f"{len(pending)} orders not yet terminal at both hubs")
+        if pending:
+            time.sleep(2.0)
+    timings["settle"] = round(time.monotonic() - settle_started, 1)
+
+    report = Report(hubs, placed, views, killer.kills, seed, timings)
+    report.skipped = killer.skipped
+    report.late = len(late)
+    report.check("every order is terminal at both hubs", {o: "not settled" for o in pending})
+
+    # The same terminal state at both hubs.
+    report.check(
+        "the same terminal state at both hubs",
+        {
+            o: f"CN {cn['state']} / CA {ca['state']}"
+            for o, (cn, ca) in views.items()
+            if cn is not None and ca is not None and cn["state"] != ca["state"]
+        },
+    )
+
+    # At most one live (non-cancelled) shipment per order at CA.
+    live: dict[str, str] = {}
+    for p in placed:
+        found = (
+            hubs.get(operator, SELLER, "/operator/v1/shipments", service="logistics", order_id=p.id)
+            or []
+        )
+        report.shipments[p.id] = [
+            {k: s.get(k) for k in ("id", "status", "carrier", "tracking_number")} for s in found
+        ]
+        alive = [s for s in found if s["status"] != "cancelled"]
+        if len(alive) > 1:
+            live[p.id] = f"{len(alive)} live shipments: " + ", ".join(
+                f"{s['id']} {s['status']}" for s in alive
+            )
+        if state_at(views, p.id) == "delivered" and not alive:
+            live[p.id] = "delivered without a live shipment at CA's logistics"
+    report.check("at most one live shipment per order", live)
+
+    # Stock and allowances balance, once the last commands (releases, confirmations) ran.
+    delivered = [p for p in placed if state_at(views, p.id) == "delivered"]
+    expected_stock = {
+        pid: initial[pid] - sum(p.quantity for p in delivered if p.product_id == pid)
+        for pid in products
+    }
+    expected_used: dict[str, Decimal] = {}
+    for p in placed:
+        ref = buyer_ref(BUYER, OrderCreate.model_validate(p.body))
+        expected_used.setdefault(ref, Decimal(0))
+        if p in delivered:
+            allowance = (views[p.id][0] or {}).get("money", {}).get("allowance") or {}
+            expected_used[ref] += Decimal(str(allowance.get("amount") or 0))
+
+    def books() -> dict[str, Any]:
+        ledgers = {
+            ref: hubs.get(
+                operator, BUYER, f"/operator/v1/allowances/{BUYER}/{ref}", service="customs"
+            )
+            for ref in expected_used
+        }
+        return {"stock": {pid: stock(pid) for pid in products}, "ledgers": ledgers}
+
+    def balanced() -> dict[str, Any] | None:
+        b = books()
+        report.books = b
+        ok = b["stock"] == expected_stock and all(
+            Decimal(b["ledgers"][ref]["used"]) == used
+            and Decimal(b["ledgers"][ref]["reserved"]) == 0
+            for ref, used in expected_used.items()
+        )
+        return b if ok else None
+
+    with contextlib.suppress(AssertionError):
+        wait_until(balanced, timeout=20, interval=2.0, what="stock and allowances to balance")
+    b = report.books or books()
+    # What orders not terminal still hold, to tell a consequence from a leak.
+    open_orders = [p for p in placed if p.id in pending]
+    held = {pid: sum(p.quantity for p in open_orders if p.product_id == pid) for pid in products}
+    held_allowance: dict[str, Decimal] = {}
+    for p in open_orders:
+        ref = buyer_ref(BUYER, OrderCreate.model_validate(p.body))
+        allowance = (views[p.id][0] or {}).get("money", {}).get("allowance") or {}
+        amount = Decimal(str(allowance.get("amount") or 0))
+        held_allowance[ref] = held_allowance.get(ref, Decimal(0)) + amount
+    report.check(
+        "CA stock = initial - delivered quantities",
+        {
+            pid: f"stock {b['stock'][pid]}, expected {expected_stock[pid]} "
+            f"(initial {initial[pid]}; {held[pid]} held by orders not terminal)"
+            for pid in products
+            if b["stock"][pid] != expected_stock[pid]
+        },
+    )
+    report.check(
+        "CN allowance used = delivered orders' allowance amounts (nothing left reserved)",
+        {
+            f"buyer {ref[:12]}": f"used {b['ledgers'][ref]['used']} reserved "
+            f"{b['ledgers'][ref]['reserved']}, expected used {used} reserved 0 "
+            f"({held_allowance.get(ref, 0)} held by orders not terminal)"
+            for ref, used in expected_used.items()
+            if Decimal(b["ledgers"][ref]["used"]) != used
+            or Decimal(b["ledgers"][ref]["reserved"]) != 0
+        },
+    )
+    for client in (cn_http, ca_http, operator):
+        client.close()
+    report.finish(time.monotonic() - started)
+
+
+class Report:
+    """Collects every failed check; on failure writes chaos-report.json and fails with
+    a summary (which order, its states and timelines at both hubs, its log lines)."""
+
+    def __init__(
+        self,
+        hubs: Hubs,
+        placed: list[Placed],
+        views: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]],
+        kills: list[dict[str, Any]],
+        seed: int,
+        timings: dict[str, float],
+    ) -> None:
+        self.hubs = hubs
+        self.placed = placed
+        self.views = views
+        self.kills = kills
+        self.seed = seed
+        self.timings = timings
+        self.failures: dict[str, dict[str, str]] = {}
+        self.shipments: dict[str, list[dict[str, Any]]] = {}
+        self.books: dict[str, Any] = {}
+        self.late = 0
+        self.skipped = 0
+
+    def check(self, what: str, bad: dict[str, str]) -> None:
+        if bad:
+            self.failures[what] = bad
+
+    def summary(self) -> dict[str, Any]:
+        states: dict[str, int] = {}
+        for cn, ca in self.views.values():
+            key = f"CN {cn and cn['state']} / CA {ca and ca['state']}"
+            states[key] = states.get(key, 0) + 1
+        by_service: dict[str, int] = {}
+        for k in self.kills:
+            name = f"{k['hub']} {k['service']}"
+            by_service[name] = by_service.get(name, 0) + 1
+        return {
+            "orders": len(self.placed),
+            "seed": self.seed,
+            "seconds": self.timings,
+            "kills": len(self.kills),
+            "kills_by_service": by_service,
+            "kill_ticks_skipped": self.skipped,
+            "spared": sorted(SPARE),
+            "cancel_asked": sum(1 for p in self.placed if p.cancel),
+            "cancel_409": sum(1 for p in self.placed if p.cancel == "409"),
+            "place_attempts": sum(p.attempts for p in self.placed),
+            "placed_after_chaos": self.late,
+            "ca_orders_read_from_db": len(self.hubs.from_db),
+            "states": states,
+        }
+
+    def finish(self, seconds: float) -> None:
+        self.timings["test"] = round(seconds, 1)
+        summary = self.summary()
+        print(f"chaos: {json.dumps(summary)}")
+        if not self.failures:
+            return
+        orders = sorted({o for bad in self.failures.values() for o in bad if o.startswith("ord_")})
+        detail = {}
+        with self.hubs.client(BUYER) as cn_http, self.hubs.client(SELLER) as ca_http:
+            for order_id in orders:
+                p = next(p for p in self.placed if p.id == order_id)
+                detail[order_id] = {
+                    "cancel": p.cancel,
+                    "cn": brief(self.hubs.order(cn_http, BUYER, order_id)),
+                    "ca": brief(self.hubs.order(ca_http, SELLER, order_id)),
+                    "cn_saga_commands": self.hubs.saga_commands(BUYER, order_id),
+                    "ca_saga_commands": self.hubs.saga_commands(SELLER, order_id),
+                    "shipments": self.shipments.get(order_id),
+                    "logs": self.hubs.net.logs(order_id, limit=80).splitlines(),
+                }
+        path = self.hubs.net.var.parent / "chaos-report.json"
+        path.write_text(
+            json.dumps(
+                {
+                    "summary": summary,
+                    "failures": self.failures,
+                    "orders": detail,
+                    "books": self.books,
+                    "kills": self.kills,
+                    "supervisor": self.hubs.net.output().splitlines()[-200:],
+                },
+                indent=2,
+                default=str,
+            )
+        )
+        lines = [f"chaos run failed ({path}): {json.dumps(summary)}"]
+        for what, bad in self.failures.items():
+            lines.append(f"- {what}: {len(bad)} failing")
+            lines += [f"    {k}: {v}" for k, v in list(bad.items())[:10]]
+        for order_id in orders[:3]:
+            d = detail[order_id]
+            lines.append(f"order {order_id} (cancel: {d['cancel']}):")
+            for hub in ("cn", "ca"):
+                view = d[hub]
+                lines.append(f"  at {hub.upper()}: {view and view['state']}")
+                for s in (view or {}).get("timeline", []):
+                    lines.append(
+                        f"    {s['at'][11:23]} {s['what']:<24} by {s['hub']} -> {s['state']}"
+                        f" {json.dumps(s['detail'])[:120]}"
+                    )
+                lines.append(f"  saga commands at {hub.upper()}: {d[f'{hub}_saga_commands']}")
+            lines.append(f"  shipments: {d['shipments']}")
+            lines += [f"  {x[:300]}" for x in d["logs"][-15:]]
+        pytest.fail("\n".join(lines), pytrace=False)
