@@ -274,7 +274,8 @@ class KafkaSubscription:
 
         The embedded broker (Tansu 0.6.0) also under-reports a partition's end after a
         multi-record produce (the last batch's base offset + 1), which looks the same;
-        so a partition is rewound once per end offset it reports, not every check."""
+        the last fetch's high watermark is right, so it decides, and a partition is
+        rewound at most once per end offset it reports."""
         partitions = list(consumer.assignment())
         if not partitions:
             return
@@ -282,6 +283,10 @@ class KafkaSubscription:
         for tp in partitions:
             position = await consumer.position(tp)
             end = ends.get(tp, position)
+            # The high watermark of the last fetch is right where end_offsets is not.
+            high = consumer.highwater(tp)
+            if high is not None and position <= high:
+                continue
             if position > end and self._rewound.get(tp) != end:
                 log.warning(
                     "%s: log of %s ends at %d, before our position %d (broker lost data?); "
