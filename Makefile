@@ -48,6 +48,10 @@ demo: install
 test: install
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
 
+.PHONY: fuzz
+fuzz: install  ## schemathesis against every service's OpenAPI, 1,000 fresh cases each
+	EHUB_FUZZ_CASES=$${EHUB_FUZZ_CASES:-1000} $(UV) run --frozen pytest tests/test_fuzz.py -p no:cacheprovider -s $(PYTEST_ARGS)
+
 lint: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .

@@ -57,8 +57,16 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind")] = 8000,
 ) -> None:
-    """Run one service of this hub (settings from EHUB_* variables)."""
+    """Run one service of this hub (settings from EHUB_* variables).
+
+    Slow and greedy clients are bounded (docs/security.md): a request head must arrive
+    within EHUB_HEADER_TIMEOUT and fit in EHUB_MAX_HEADER_BYTES, idle connections close
+    after EHUB_KEEP_ALIVE_TIMEOUT, and past EHUB_MAX_CONNECTIONS open connections new
+    requests are answered 503; bodies are bounded in the application (ehub_core.limits).
+    """
     import uvicorn
+
+    from ehub_core.limits import server_options
 
     spec = SERVICES.get(service)
     if spec is None:
@@ -72,6 +80,7 @@ def serve(
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=5,
+        **server_options(settings),
     )
 
 

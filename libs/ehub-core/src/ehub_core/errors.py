@@ -7,8 +7,9 @@ errors (404, 405, ...) and request validation errors into ``application/problem+
 
 from __future__ import annotations
 
+import copy
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -25,6 +26,35 @@ log = logging.getLogger("ehub.errors")
 
 class ProblemResponse(JSONResponse):
     media_type = PROBLEM_JSON
+
+
+# RFC 9457 problem details as :func:`problem` renders them, for OpenAPI documents (inline
+# in each response: the gateway merges the services' documents).
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+    "required": ["type", "title", "status"],
+}
+
+
+def problem_responses(described: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for problem+json answers, e.g.
+    ``responses=problem_responses({409: "Too late: the carrier has it"})``."""
+    return {
+        status: {
+            "description": text,
+            "content": {PROBLEM_JSON: {"schema": copy.deepcopy(PROBLEM_SCHEMA)}},
+        }
+        for status, text in described.items()
+    }
 
 
 def problem(
@@ -144,8 +174,32 @@ async def _on_domain_error(request: Request, exc: Exception) -> ProblemResponse:
     return exc.to_response(instance=request.url.path)
 
 
+# FastAPI's answer when decoding the JSON body fails with anything but a JSONDecodeError:
+# invalid UTF-8, nesting deeper than the parser's recursion limit, an integer literal of
+# more digits than Python converts.
+_BODY_PARSE_DETAIL = "There was an error parsing the body"
+
+
+def _unparsable_body(cause: BaseException | None) -> str:
+    if isinstance(cause, UnicodeDecodeError):
+        return "The request body is not valid JSON: it is not valid UTF-8"
+    if isinstance(cause, RecursionError):
+        return "The request body is not valid JSON: it is nested too deeply"
+    if isinstance(cause, ValueError):
+        return f"The request body is not valid JSON: {str(cause)[:200]}"
+    return "The request body is not valid JSON"
+
+
 async def _on_http_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _BODY_PARSE_DETAIL:
+        return problem(
+            400,
+            "Malformed JSON",
+            _unparsable_body(exc.__cause__),
+            type_=f"{PROBLEM_BASE}malformed-json",
+            instance=request.url.path,
+        )
     detail = exc.detail if isinstance(exc.detail, str) else None
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"No route or resource at {request.url.path}"

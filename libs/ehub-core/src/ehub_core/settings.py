@@ -51,6 +51,45 @@ class CoreSettings(BaseSettings):
         "/operator/v1/*. Unset = development only: services take anonymous callers and "
         "the operator API is off (docs/partners.md)",
     )
+    # Input limits (ehub_core.limits, docs/security.md).
+    max_body_bytes: int = Field(
+        1 << 20,
+        ge=1024,
+        le=1 << 30,
+        description="Largest request body (bytes) a route takes unless it has its own limit; "
+        "over it: 413, from Content-Length before reading or while a body streams",
+    )
+    max_body_bytes_paths: dict[str, int] = Field(
+        default_factory=dict,
+        description='Per-path body limits (JSON, e.g. {"/federation/v1/events": 33554432}); '
+        "they override the service's own per-path limits",
+    )
+    body_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="Seconds a request body has to arrive once the service reads it (408)",
+    )
+    header_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="Seconds a connection has to send a complete request line and headers "
+        "(from opening, or from the first byte of a kept-alive connection's next request)",
+    )
+    max_header_bytes: int = Field(
+        16 * 1024, ge=1024, le=1 << 20, description="Largest request line and headers (bytes)"
+    )
+    keep_alive_timeout: int = Field(
+        5, ge=1, le=600, description="Seconds an idle kept-alive connection stays open"
+    )
+    max_connections: int = Field(
+        1024,
+        ge=0,
+        le=100_000,
+        description="Open connections before new requests are answered 503 (uvicorn "
+        "limit_concurrency); 0 = unlimited",
+    )
 
     @field_validator("hub_id")
     @classmethod

@@ -47,6 +47,7 @@ HUB_HEADER = "EHub-Hub"
 DEFAULT_LABEL = "sig1"
 DEFAULT_TTL = 60
 DEFAULT_CLOCK_SKEW = 300
+DEFAULT_EXPIRES_SKEW = 5
 REQUEST_COMPONENTS: tuple[str, ...] = ("@method", "@target-uri", "content-digest", "ehub-hub")
 RESPONSE_COMPONENTS: tuple[str, ...] = (
     "@status",
@@ -202,16 +203,29 @@ async def verify_request(
     clock_skew: int = DEFAULT_CLOCK_SKEW,
     required_components: Iterable[str] = REQUEST_COMPONENTS,
     label: str = DEFAULT_LABEL,
+    expires_skew: int = DEFAULT_EXPIRES_SKEW,
 ) -> VerifiedRequest:
     """Verify a hub-to-hub request or raise :class:`SignatureError` (see the module doc for
     the reason codes). ``url`` is the target URI the client used (on the server, see
-    :func:`~ehub_core.signing.components.target_uri_from_asgi`)."""
+    :func:`~ehub_core.signing.components.target_uri_from_asgi`).
+
+    ``clock_skew`` bounds how far ``created`` may be from now; ``expires_skew`` (a few
+    seconds) is all the grace a signature gets past its own ``expires``."""
     try:
         view = MessageView.for_request(method, url, headers)
     except ComponentError as exc:
         raise SignatureError(Reason.MALFORMED_SIGNATURE, str(exc)) from exc
     return await _verify(
-        view, body, resolve_key, nonce_store, now, clock_skew, required_components, label, None
+        view,
+        body,
+        resolve_key,
+        nonce_store,
+        now,
+        clock_skew,
+        required_components,
+        label,
+        None,
+        expires_skew,
     )
 
 
@@ -231,6 +245,7 @@ async def verify_response(
     required_components: Iterable[str] | None = None,
     label: str = DEFAULT_LABEL,
     request_label: str = DEFAULT_LABEL,
+    expires_skew: int = DEFAULT_EXPIRES_SKEW,
 ) -> VerifiedResponse:
     """Verify a response to the request the caller sent, or raise :class:`SignatureError`.
 
@@ -256,6 +271,7 @@ async def verify_response(
         required_components,
         label,
         expected_hub,
+        expires_skew,
     )
     return VerifiedResponse(**dataclasses.asdict(facts))
 
@@ -274,6 +290,7 @@ async def _verify(
     required_components: Iterable[str],
     label: str,
     expected_hub: str | None,
+    expires_skew: int = DEFAULT_EXPIRES_SKEW,
 ) -> VerifiedRequest:
     now = utc(now, "now") if now is not None else _now()
     sig = _parse_signature(view, label)
@@ -288,9 +305,10 @@ async def _verify(
 
     kid, created, expires = sig.kid, sig.created, sig.expires
     skew = timedelta(seconds=clock_skew)
-    # The signer's clock may differ from ours by up to the skew in either direction, so the
-    # same tolerance applies to `expires` as to `created`.
-    if expires is not None and now > expires + skew:
+    # `created` may be off by the clock skew either way (clocks differ); `expires` is the
+    # signer's own deadline and gets only a few seconds of grace (transit, rounding to the
+    # second): a signature is not good for minutes after it said it expires.
+    if expires is not None and now > expires + timedelta(seconds=expires_skew):
         raise SignatureError(Reason.SIGNATURE_EXPIRED, f"signature expired at {expires:%FT%TZ}")
     if abs(now - created) > skew:
         raise SignatureError(

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from ehub_core.limits import INT32_MAX, MultilineText, PlainText
 from ehub_core.money import Amount, CurrencyCode
 from ehub_core.partners import PARTNER_ID_PATTERN
 
@@ -17,22 +18,22 @@ HsCode = Annotated[
     StringConstraints(pattern=r"^\d{6}(\d{2}){0,2}$"),
     Field(description="HS code: 6 digits, or a national 8- or 10-digit code"),
 ]
-StreetLine = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+StreetLine = Annotated[PlainText, StringConstraints(min_length=1, max_length=200)]
 
 
 class ShipFrom(BaseModel):
     """The seller's dispatch address: the shipper on the labels of its orders."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    name: str = Field(min_length=1, max_length=100)
-    company: str | None = Field(None, max_length=100)
+    name: PlainText = Field(min_length=1, max_length=100)
+    company: PlainText | None = Field(None, max_length=100)
     street: list[StreetLine] = Field(min_length=1, max_length=3)
-    city: str = Field(min_length=1, max_length=100)
-    postal_code: str | None = Field(None, max_length=20)
-    state: str | None = Field(None, max_length=100)
+    city: PlainText = Field(min_length=1, max_length=100)
+    postal_code: PlainText | None = Field(None, max_length=20)
+    state: PlainText | None = Field(None, max_length=100)
     country: CountryCode
-    phone: str | None = Field(None, max_length=40)
-    email: str | None = Field(None, max_length=200)
+    phone: PlainText | None = Field(None, max_length=40)
+    email: PlainText | None = Field(None, max_length=200)
 
 
 class SellerCreate(BaseModel):
@@ -40,7 +41,7 @@ class SellerCreate(BaseModel):
     sets it (``POST /operator/v1/sellers/{id}/verification``); sending it is a 422."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
+    name: PlainText = Field(min_length=1, max_length=200)
     country: CountryCode
     ship_from: ShipFrom | None = Field(
         None, description="Dispatch address of the seller's cross-border orders"
@@ -80,15 +81,17 @@ class SellerRead(BaseModel):
 
 class ProductCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    seller_id: str = Field(min_length=1, max_length=40)
-    title: str = Field(min_length=1, max_length=300)
-    description: str = Field("", max_length=10_000)
+    seller_id: PlainText = Field(min_length=1, max_length=40)
+    title: PlainText = Field(min_length=1, max_length=300)
+    description: MultilineText = Field("", max_length=10_000)
     hs_code: HsCode
     origin_country: CountryCode
     price: Amount
     currency: CurrencyCode
-    weight_kg: Decimal = Field(gt=0, le=100_000, max_digits=10, decimal_places=3)
-    stock: int = Field(0, ge=0)
+    weight_kg: Decimal = Field(
+        gt=0, le=100_000, max_digits=10, decimal_places=3, allow_inf_nan=False
+    )
+    stock: int = Field(0, ge=0, le=INT32_MAX, description="Units in stock (a 32-bit column)")
 
 
 class ProductRead(BaseModel):

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehub_core.deps import SessionDep
 from ehub_core.errors import NotFoundError
+from ehub_core.limits import IsoDate
 from ehub_core.partners import GuardedRoute
 from ehub_customs.allowances.service import get_allowance, visible_to_partner
 from ehub_customs.api.deps import AllowancesReader, RuleBookDep
@@ -26,7 +27,9 @@ router = APIRouter(prefix="/v1", tags=["allowances"], route_class=GuardedRoute)
 
 CountryPath = Annotated[str, Path(pattern=r"^[A-Z]{2}$")]
 BuyerPath = Annotated[str, Path(min_length=1, max_length=100)]
-DateQuery = Annotated[Date | None, Query(description="day in the year to read; default today")]
+DateQuery = Annotated[
+    IsoDate | None, Query(description="day in the year to read (YYYY-MM-DD); default today")
+]
 
 
 class AllowanceRead(BaseModel):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from datetime import date as Date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
 from ehub_core.errors import NotFoundError
+from ehub_core.limits import IsoDate
 from ehub_core.partners import GuardedRoute
 from ehub_customs.api.deps import QuotesReader, RuleBookDep
 from ehub_customs.tariffs.rulebook import RuleRef
@@ -39,7 +39,7 @@ async def read_rules(
     country: Annotated[str, Path(pattern=r"^[A-Z]{2}$")],
     book: RuleBookDep,
     _caller: QuotesReader,
-    date: Annotated[Date | None, Query(description="default: today")] = None,
+    date: Annotated[IsoDate | None, Query(description="YYYY-MM-DD; default: today")] = None,
 ) -> dict[str, Any]:
     rules = book.countries.get(country)
     if rules is None:

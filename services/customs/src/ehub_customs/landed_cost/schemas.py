@@ -13,12 +13,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ehub_core.limits import IsoDate, PlainText
 from ehub_customs.fx import FxQuote
 from ehub_customs.landed_cost.quote import Charge, Item, LineQuote, Quote, QuoteRequest, Totals
 
 CC = r"^[A-Z]{2}$"
 CCY = r"^[A-Z]{3}$"
 Money = Decimal
+# Bounds a quote computes with: finite, and no more digits than the arithmetic needs
+# (money: 18 digits with 6 decimal places, as ehub_core.money.Amount).
+MAX_UNIT_WEIGHT_KG = 100_000
+MAX_UNIT_VOLUME_L = 1_000_000
 
 
 class ItemCreate(BaseModel):
@@ -27,12 +32,34 @@ class ItemCreate(BaseModel):
     hs_code: str = Field(
         description="HS code: 6 digits, or a national 8/10-digit code", examples=["0306.32"]
     )
-    description: str = Field("", max_length=500)
+    description: PlainText = Field("", max_length=500)
     quantity: int = Field(gt=0, le=1_000_000)
-    unit_value: Money = Field(ge=0, max_digits=18, decimal_places=6)
-    unit_weight_kg: Decimal | None = Field(None, ge=0)
-    unit_volume_l: Decimal | None = Field(None, ge=0)
-    abv: Decimal | None = Field(None, ge=0, le=1, description="alcohol by volume as a fraction")
+    unit_value: Money = Field(ge=0, max_digits=18, decimal_places=6, allow_inf_nan=False)
+    unit_weight_kg: Decimal | None = Field(
+        None,
+        ge=0,
+        le=MAX_UNIT_WEIGHT_KG,
+        max_digits=15,
+        decimal_places=9,
+        allow_inf_nan=False,
+    )
+    unit_volume_l: Decimal | None = Field(
+        None,
+        ge=0,
+        le=MAX_UNIT_VOLUME_L,
+        max_digits=16,
+        decimal_places=9,
+        allow_inf_nan=False,
+    )
+    abv: Decimal | None = Field(
+        None,
+        ge=0,
+        le=1,
+        max_digits=10,
+        decimal_places=9,
+        allow_inf_nan=False,
+        description="alcohol by volume as a fraction",
+    )
     country_of_origin: str = Field(pattern=CC)
 
     @field_validator("hs_code")
@@ -49,24 +76,29 @@ class LandedCostCreate(BaseModel):
 
     origin: str = Field(pattern=CC, description="the hub the goods ship from")
     destination: str = Field(pattern=CC)
-    date: Date
+    date: IsoDate
     currency: str = Field(pattern=CCY, description="currency of unit values, shipping, insurance")
     buyer_currency: str | None = Field(None, pattern=CCY)
     items: list[ItemCreate] = Field(min_length=1, max_length=200)
-    shipping: Money = Field(Decimal(0), ge=0, max_digits=18, decimal_places=6)
+    shipping: Money = Field(Decimal(0), ge=0, max_digits=18, decimal_places=6, allow_inf_nan=False)
     shipping_currency: str | None = Field(
         None,
         pattern=CCY,
         description="currency of `shipping` when it is not `currency` (carriers often price "
         "in another); converted at the rule book's rate of the quote date",
     )
-    insurance: Money = Field(Decimal(0), ge=0, max_digits=18, decimal_places=6)
-    buyer_id: str | None = Field(None, min_length=1, max_length=100)
+    insurance: Money = Field(Decimal(0), ge=0, max_digits=18, decimal_places=6, allow_inf_nan=False)
+    buyer_id: PlainText | None = Field(None, min_length=1, max_length=100)
     seller_sme_verified: bool = False
     incoterm: Literal["DDP", "DAP"] = "DDP"
     transport: Literal["courier", "postal", "freight"] = "courier"
     target_total: Money | None = Field(
-        None, gt=0, description="reverse mode: the buyer price including duty and taxes"
+        None,
+        gt=0,
+        max_digits=18,
+        decimal_places=6,
+        allow_inf_nan=False,
+        description="reverse mode: the buyer price including duty and taxes",
     )
     target_currency: str | None = Field(None, pattern=CCY)
 
@@ -121,7 +153,8 @@ class LandedCostRead(BaseModel):
     destination: str
     date: Date
     currency: str
-    valuation: str
+    valuation: dict[str, str] = Field(description="`basis` (CIF, FOB, ...) and its `rule_id`")
+    rule_book_version: str
     lines: list[dict[str, Any]]
     consignment_charges: list[ChargeRead]
     totals: dict[str, str]
@@ -130,6 +163,7 @@ class LandedCostRead(BaseModel):
     regime: dict[str, Any] | None
     lane: dict[str, Any] | None
     fast_track: bool
+    payer_of_border_charges: Literal["seller", "buyer"]
     verified: bool
     unverified_rule_ids: list[str]
     contains_estimates: bool

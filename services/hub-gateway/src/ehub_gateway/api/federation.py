@@ -23,6 +23,7 @@ from ehub_core.nonce_store import SqlNonceStore
 from ehub_core.proto.ehub.v1.envelope_pb2 import EnvelopeBatch
 from ehub_core.signing import (
     NonceStore,
+    Reason,
     SignatureError,
     VerifiedRequest,
     hub_of,
@@ -46,6 +47,26 @@ class PayloadTooLarge(DomainError):
     title = "Batch too large"
 
 
+def _rejected(exc: SignatureError, fed: Federation) -> UnauthorizedError:
+    metrics.FED_INGESTED.labels(fed.hub, "http", exc.reason_code).inc()
+    return UnauthorizedError(
+        exc.detail or exc.reason_code,
+        title="Signature rejected",
+        reason=exc.reason_code,
+        headers={"WWW-Authenticate": 'Signature realm="ehub"'},
+    )
+
+
+def refuse_unsigned(request: Request, fed: Federation) -> None:
+    """Refuse a request without signature headers before reading its body (the signature
+    covers the body's digest, so a signed request is verified only once it is read)."""
+    if "signature" not in request.headers or "signature-input" not in request.headers:
+        raise _rejected(
+            SignatureError(Reason.MISSING_SIGNATURE, "Signature and Signature-Input required"),
+            fed,
+        )
+
+
 async def authenticate(
     request: Request, nonce_store: NonceStore, fed: Federation, body: bytes
 ) -> VerifiedRequest:
@@ -60,13 +81,7 @@ async def authenticate(
             clock_skew=fed.settings.clock_skew,
         )
     except SignatureError as exc:
-        metrics.FED_INGESTED.labels(fed.hub, "http", exc.reason_code).inc()
-        raise UnauthorizedError(
-            exc.detail or exc.reason_code,
-            title="Signature rejected",
-            reason=exc.reason_code,
-            headers={"WWW-Authenticate": 'Signature realm="ehub"'},
-        ) from None
+        raise _rejected(exc, fed) from None
 
 
 def signed(
@@ -94,6 +109,7 @@ def signed(
     responses={200: {"content": {RECEIPT_CONTENT_TYPE: {}}}},
 )
 async def receive_events(request: Request, fed: FedDep) -> Response:
+    refuse_unsigned(request, fed)
     body = await request.body()
     nonces = DeferredNonces()
     verified = await authenticate(request, nonces, fed, body)
@@ -154,6 +170,7 @@ class Revocation(BaseModel):
 
 @router.post("/federation/v1/revocations", summary="A peer revokes one of its own keys")
 async def receive_revocation(request: Request, session: SessionDep, fed: FedDep) -> Response:
+    refuse_unsigned(request, fed)
     body = await request.body()
     verified = await authenticate(request, SqlNonceStore(session), fed, body)
     try:

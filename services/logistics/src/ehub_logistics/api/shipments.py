@@ -31,7 +31,10 @@ router = APIRouter(prefix="/v1/shipments", tags=["shipments"], route_class=Guard
     response_model=ShipmentRead,
     summary="Book a shipment with a chosen rate; returns tracking number and PDF label",
     responses=problem_responses(
-        **{"409": "The rate_id is stale (re-rate), or the carrier refused the booking"}
+        {
+            409: "The rate_id is stale: re-rate and book with the new one",
+            502: "The carrier refused the booking",
+        }
     ),
 )
 async def create_shipment(
@@ -107,7 +110,7 @@ async def read_label(
 @router.post(
     "/{shipment_id}/cancel",
     summary="Cancel before the carrier picks it up",
-    responses=problem_responses(**{"409": "Too late (picked up) or already cancelled"}),
+    responses=problem_responses({409: "Too late (picked up), already cancelled, or refused"}),
 )
 async def cancel_shipment(
     shipment_id: str,
