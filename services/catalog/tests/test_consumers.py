@@ -155,6 +155,7 @@ async def test_reserve_decrements_stock_and_answers_the_lines(shop):
             "seller_id": "sel_1",
             "ship_from": SHIP_FROM,
             "auto_accept": True,
+            "owner": None,  # created in development mode: no partner owns it
             "lines": [
                 LINE_A,
                 LINE_A
@@ -537,6 +538,7 @@ async def test_reserve_stock_through_the_broker(database_url, broker, tmp_path):
                 "seller_id": seller["id"],
                 "ship_from": SHIP_FROM,
                 "auto_accept": False,
+                "owner": seller.get("owner"),
                 "lines": [
                     {
                         "line_id": "l1",
