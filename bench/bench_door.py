@@ -10,18 +10,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import httpx
-from common import post_script, report, wrk
+from common import local_network, post_script, report, wrk
 
 from ehub_gateway.partners.door import KeyCache, PartnerDoor, Principal, _Key
 from ehub_gateway.partners.service import hash_secret
@@ -102,34 +98,7 @@ def key_check() -> dict:
 def through_the_door() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         var = Path(tmp) / "var"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("EHUB_")}
-        env["EHUB_LOG_LEVEL"] = "WARNING"
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ehub_cli",
-                "network",
-                "up",
-                "--hubs",
-                "CN,CA",
-                "--base-port",
-                "0",
-                "--var-dir",
-                str(var),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            deadline = time.monotonic() + 180
-            while not (var / "network.json").exists():
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("network did not come up")
-                time.sleep(0.5)
-            time.sleep(2)
-            m = json.loads((var / "network.json").read_text())
+        with local_network(var) as m:
             gateway = m["hubs"]["CN"]["gateway"]["url"]
             # A partner whose rate limit is above the load: the door's cost, not its 429s.
             key = httpx.post(
@@ -169,12 +138,6 @@ def through_the_door() -> dict:
                 "note": "both on one 2-core machine with the whole network running",
                 "at": datetime.now(UTC).isoformat(timespec="seconds"),
             }
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def main() -> None:

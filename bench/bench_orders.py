@@ -21,8 +21,6 @@ import asyncio
 import json
 import os
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -30,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
-from common import report
+from common import local_network, report
 
 SECONDS = int(os.environ.get("EHUB_BENCH_SECONDS", "20"))
 CONCURRENCY = int(os.environ.get("EHUB_BENCH_CONCURRENCY", "16"))
@@ -41,43 +39,6 @@ def pct(values: list[float], p: float) -> float:
         return float("nan")
     values = sorted(values)
     return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
-
-
-def start_network(var: Path) -> tuple[subprocess.Popen[bytes], dict]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EHUB_")}
-    env.update(
-        {
-            "EHUB_CARRIER_SIMULATION_INTERVAL": "1",
-            "EHUB_RELAY_POLL_INTERVAL": "0.2",
-            "EHUB_LOG_LEVEL": "WARNING",
-        }
-    )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ehub_cli",
-            "network",
-            "up",
-            "--hubs",
-            "CN,CA",
-            "--base-port",
-            "0",
-            "--var-dir",
-            str(var),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    manifest = var / "network.json"
-    deadline = time.monotonic() + 180
-    while not manifest.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("network did not come up")
-        time.sleep(0.5)
-    time.sleep(2)
-    return proc, json.loads(manifest.read_text())
 
 
 async def place_for(
@@ -108,8 +69,8 @@ def ts(value: str) -> float:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         var = Path(tmp) / "var"
-        proc, manifest = start_network(var)
-        try:
+        settings = {"EHUB_CARRIER_SIMULATION_INTERVAL": "1", "EHUB_RELAY_POLL_INTERVAL": "0.2"}
+        with local_network(var, **settings) as manifest:
             cn = manifest["hubs"]["CN"]["gateway"]["url"]
             ca = manifest["hubs"]["CA"]["gateway"]["url"]
             demo = manifest["demo"]
@@ -208,12 +169,6 @@ def main() -> None:
                 "delivered_per_s_after_first": round(delivered_rate, 1),
             }
             report("orders", result)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 if __name__ == "__main__":

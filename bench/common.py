@@ -148,3 +148,43 @@ def bare_baseline(path: str, *, seconds: int = 8, script: str | None = None) -> 
         uvicorn_cmd("bare_app:app", port), port, env={"PYTHONPATH": str(ROOT / "bench")}
     ) as url:
         return wrk(url + path, seconds=seconds, script=script)
+
+
+@contextlib.contextmanager
+def local_network(var: Path, **env: str) -> Iterator[dict]:
+    """``ehub network up --hubs CN,CA`` in ``var`` with ``EHUB_*`` overrides; yield its
+    manifest once it is written, stop every process afterwards."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("EHUB_")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ehub_cli",
+            "network",
+            "up",
+            "--hubs",
+            "CN,CA",
+            "--base-port",
+            "0",
+            "--var-dir",
+            str(var),
+        ],
+        env={**clean, "EHUB_LOG_LEVEL": "WARNING", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        manifest = var / "network.json"
+        deadline = time.monotonic() + 180
+        while not manifest.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("network did not come up")
+            time.sleep(0.5)
+        time.sleep(2)  # peers' keys are loaded by the trust store within ~1 s
+        yield json.loads(manifest.read_text())
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
