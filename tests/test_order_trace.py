@@ -112,6 +112,7 @@ class TracedNetwork:
     var: Path
     receiver: OtlpReceiver
     headers: dict[str, str]  # what the marketplace sends the buyer's gateway (its key)
+    log: Path  # the network's output (the services' logs)
 
     def gateway(self, hub: str) -> str:
         return str(self.manifest["hubs"][hub]["gateway"]["url"])
@@ -124,6 +125,7 @@ def traced_network(tmp_path: Path) -> Iterator[TracedNetwork]:
         env = gateway_env(
             EHUB_OTLP_ENDPOINT=receiver.url,
             EHUB_CARRIER_SIMULATION_INTERVAL="0.5",
+            EHUB_CARRIER_SIMULATOR_SCENARIO="delivered",  # no parcel brought back
             EHUB_RELAY_POLL_INTERVAL="0.1",
             EHUB_TRUST_RELOAD_INTERVAL="0.5",
             # A re-sent command starts a trace of its own (the saga's timer has none to
@@ -131,6 +133,9 @@ def traced_network(tmp_path: Path) -> Iterator[TracedNetwork]:
             EHUB_SAGA_RESEND_AFTER="120",
             # Export spans every 200 ms instead of every 5 s.
             OTEL_BSP_SCHEDULE_DELAY="200",
+            # Keep every span of a busy minute, and give a slow receiver time to answer.
+            OTEL_BSP_MAX_QUEUE_SIZE="200000",
+            OTEL_EXPORTER_OTLP_TRACES_TIMEOUT="60",
         )
         log_path = tmp_path / "network.log"
         with log_path.open("w") as log:
@@ -167,7 +172,9 @@ def traced_network(tmp_path: Path) -> Iterator[TracedNetwork]:
             manifest = wait_until(
                 lambda: _read_manifest(manifest_path), timeout=10, what="a complete network.json"
             )
-            net = TracedNetwork(manifest, var, receiver, _marketplace_headers(var, HUBS[0]))
+            net = TracedNetwork(
+                manifest, var, receiver, _marketplace_headers(var, HUBS[0]), log_path
+            )
             _wait_for_federation(net)
             yield net
         finally:
@@ -335,6 +342,23 @@ def _describe(spans: list[ReceivedSpan], trace_id: str) -> str:
     return "\n".join(lines)
 
 
+def _exports(net: TracedNetwork) -> str:
+    """What the receiver got from each service, and the services' complaints about
+    exporting (for failures: a span missing because its batch never arrived)."""
+    per = Counter(f"{s.hub}/{s.service}" for s in net.receiver.snapshot())
+    lines = [f"receiver: {net.receiver.requests} exports; spans by service: {dict(per)}"]
+    try:
+        text = net.log.read_text(errors="replace")
+    except OSError:
+        text = ""
+    lines += [
+        "    " + line[:300]
+        for line in text.splitlines()
+        if "export" in line.lower() or "otlp" in line.lower() or "span" in line.lower()
+    ][-20:]
+    return "\n" + "\n".join(lines)
+
+
 def _logistics_keeps_the_booking_trace() -> bool:
     """Whether shipments store their booking's traceparent, so that carrier events
     continue the order's trace (see the end of the test)."""
@@ -373,7 +397,7 @@ def test_one_order_is_one_trace_across_hubs_and_services(traced_network: TracedN
     spans = receiver.snapshot()
     ours = [s for s in spans if s.trace_id == trace_id]
     pairs = {_pair(s) for s in ours}
-    report = _describe(spans, trace_id)
+    report = _describe(spans, trace_id) + _exports(net)
     print(report)  # shown with -rP (or on failure)
 
     # The placing request, the offer and quotes, every command and reply, every event

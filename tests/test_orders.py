@@ -37,6 +37,7 @@ FLOW = 120.0  # seconds an order may take to get somewhere on a loaded machine
 PROBLEM = "application/problem+json"
 TIMINGS = {
     "EHUB_CARRIER_SIMULATION_INTERVAL": "0.5",
+    "EHUB_CARRIER_SIMULATOR_SCENARIO": "delivered",  # the tests below follow delivered parcels
     "EHUB_RELAY_POLL_INTERVAL": "0.1",
     "EHUB_SAGA_RESEND_AFTER": "5",
     "EHUB_TRUST_RELOAD_INTERVAL": "0.5",

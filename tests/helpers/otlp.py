@@ -134,7 +134,13 @@ def _handler(receiver: OtlpReceiver) -> type[BaseHTTPRequestHandler]:
 def otlp_receiver(host: str = "127.0.0.1") -> Iterator[OtlpReceiver]:
     """An OTLP/HTTP receiver on a free port of ``host``; ``.url`` is its base URL."""
     receiver = OtlpReceiver(url="")
-    server = ThreadingHTTPServer((host, 0), _handler(receiver))
+
+    class Server(ThreadingHTTPServer):
+        # Eight services export at the same moments; the default backlog of 5 refuses
+        # connections on a loaded machine, and a refused export is a batch dropped.
+        request_queue_size = 256
+
+    server = Server((host, 0), _handler(receiver))
     server.daemon_threads = True
     receiver.url = f"http://{host}:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, name="otlp-receiver", daemon=True)

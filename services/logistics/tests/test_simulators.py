@@ -215,6 +215,15 @@ def test_scenario_choice_is_a_pure_function_of_the_tracking_number():
     assert picks.count("delivered") > 120  # 80 % odds
 
 
+def test_a_configured_scenario_is_every_parcels_when_the_carrier_has_it():
+    numbers = [f"EX{i:010d}" for i in range(200)]
+    returned = build("express", carrier_simulator_scenario="returned").carrier
+    assert {returned._pick_scenario(n) for n in numbers} == {"returned"}
+    # A scenario this carrier does not script leaves its own odds in force.
+    unknown = build("express", carrier_simulator_scenario="rolled").carrier
+    assert len({unknown._pick_scenario(n) for n in numbers}) > 1
+
+
 def test_signature_header_is_base64_ed25519():
     key = SigningKey(b"k" * 32)
     headers = sign_delivery(key, b"{}", now=NOW)

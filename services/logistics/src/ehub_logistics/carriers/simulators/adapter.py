@@ -132,4 +132,6 @@ def build_simulator(profile: SimulatorProfile, settings: Any) -> SimulatorAdapte
         if profile.name in configured
         else key.verify_key
     )
-    return SimulatorAdapter(SimulatedCarrier(profile, book, key), verify)
+    forced = _setting(settings, "carrier_simulator_scenario", None)
+    carrier = SimulatedCarrier(profile, book, key, scenario=str(forced) if forced else None)
+    return SimulatorAdapter(carrier, verify)

@@ -125,10 +125,19 @@ class SimulatedCarrier:
     parcels it carries when the hub restarts: :meth:`restore` puts back what the hub's
     database knows (``simulation.restore_simulated_shipments``)."""
 
-    def __init__(self, profile: SimulatorProfile, cards: RateCardBook, key: SigningKey) -> None:
+    def __init__(
+        self,
+        profile: SimulatorProfile,
+        cards: RateCardBook,
+        key: SigningKey,
+        *,
+        scenario: str | None = None,
+    ) -> None:
         self.profile = profile
         self.cards = cards
         self._key = key
+        # One scenario for every parcel (a demo, a test), when this carrier has it.
+        self._forced = scenario if scenario in profile.scenarios else None
         self._booked: dict[str, _Booked] = {}
 
     @property
@@ -280,6 +289,8 @@ class SimulatedCarrier:
         return self.deliver(fresh, now=now)
 
     def _pick_scenario(self, tracking_number: str) -> str:
+        if self._forced is not None:
+            return self._forced
         odds = sorted(self.profile.scenario_odds.items())
         total = sum(weight for _, weight in odds)
         ticket = int(hashlib.sha256(tracking_number.encode()).hexdigest(), 16) % total
