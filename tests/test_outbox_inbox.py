@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ehub_core.bus import KafkaBus, Message
+from ehub_core.bus import BusUnavailable, KafkaBus, Message
 from ehub_core.db import Database
 from ehub_core.inbox import idempotent
 from ehub_core.migrations import upgrade
@@ -208,3 +209,59 @@ async def test_relay_keeps_events_while_broker_is_unreachable(database_url):
     finally:
         await bus.stop()
         await db.dispose()
+
+
+@pytest.mark.parametrize("after_restart", ["idle", "writes"])
+async def test_relay_publishes_again_what_a_restarted_broker_lost(
+    database_url, tmp_path, after_restart
+):
+    """The embedded broker forgets its log when it restarts, after acknowledging it. The
+    relay's audit finds out, either by asking (nothing written since) or from offsets
+    handed out twice (the next write), and publishes the recent rows again; a consumer
+    that had not read them gets every event, the inbox applies each once."""
+    from tests.federation_harness import Broker
+
+    broker = Broker(tmp_path).start()
+    db = await migrated(database_url)
+    await make_state_table(db)
+    bus = KafkaBus(broker.bootstrap, request_timeout_ms=5000)
+    topic = topic_name()
+    relay = OutboxRelay(db, bus, audit_interval=0.0, replay_window=600)
+    try:
+        async with db.transaction() as s:
+            ids = [
+                await enqueue(s, topic=topic, event_type="Test", payload={"n": n}, key="k")
+                for n in range(3)
+            ]
+        assert await relay.publish_pending() == 3
+        assert await relay.replay_lost() == 0  # the broker holds what it acknowledged
+        assert await relay.pending_count() == 0
+
+        broker.restart()  # acknowledged, never consumed, and gone
+        if after_restart == "writes":
+            async with db.transaction() as s:
+                ids.append(
+                    await enqueue(s, topic=topic, event_type="Test", payload={"n": 3}, key="k")
+                )
+
+        async def replayed() -> bool:
+            with contextlib.suppress(BusUnavailable):
+                await relay.publish_pending()
+                return await relay.replay_lost() > 0
+            return False
+
+        await wait_for(replayed, 60)
+        assert await relay.publish_pending() >= 3
+        assert await relay.pending_count() == 0
+
+        handle = idempotent(db, "test.audit", record_effect)
+        seen = await consume(bus, topic, handle, deliveries=len(ids))
+        assert seen >= len(ids)
+        async with db.sessionmaker() as s:
+            applied = set((await s.scalars(text("SELECT event_id FROM applied"))).all())
+        assert applied == set(ids)
+        assert await applied_count(db) == len(ids)
+    finally:
+        await bus.stop()
+        await db.dispose()
+        broker.stop()

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ehub_catalog.app import create_app
 from ehub_catalog.catalog.models import (
@@ -443,6 +443,21 @@ async def test_redelivered_command_answers_the_same_reply_again(shop):
     assert {(r.event_type, r.event_id) for r in rows} == {
         ("StockReserved", commands.reply_id(message.header("event_id") or "", "StockReserved"))
     }
+
+
+async def test_a_command_sent_again_after_its_reply_went_out_sends_the_reply_again(shop):
+    """The saga re-sends a command only when the reply has not arrived (a broker that
+    lost it): the stored reply is published again, under the same event id."""
+    handle = commands.command_consumer(shop, "CA", HANDLERS, retry_delay=0.01)
+    message = command_message("CA", "ReserveStock", reserve("ord_1", ("prd_a", 2)))
+    await handle(message)
+    async with shop.transaction() as s:  # the relay published it
+        await s.execute(update(OutboxRecord).values(sent_at=datetime.now(UTC)))
+    await handle(message)
+    async with shop.sessionmaker() as s:
+        rows = (await s.scalars(select(OutboxRecord))).all()
+    assert [(r.event_type, r.sent_at) for r in rows] == [("StockReserved", None)]
+    assert await stock(shop) == {"prd_a": 3, "prd_b": 2, "prd_c": 9}
 
 
 # --- end to end through the embedded broker -------------------------------------------

@@ -220,6 +220,8 @@ def create_service_app(
                 service=service,
                 batch_size=settings.relay_batch_size,
                 poll_interval=settings.relay_poll_interval,
+                audit_interval=settings.relay_audit_interval,
+                replay_window=settings.relay_replay_window,
             )
             ctx.tasks.append(asyncio.create_task(ctx.relay.run(), name="outbox-relay"))
         app.state.ctx = ctx

@@ -16,9 +16,9 @@ from contextvars import Token
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
@@ -79,6 +79,9 @@ class EventBus(Protocol):
     async def ping(self) -> None:
         """Raise :class:`BusUnavailable` if the broker cannot be reached."""
 
+    async def lost_topics(self) -> set[str]:
+        """Topics the broker lost acknowledged records of, found since the last call."""
+
     def subscribe(self, topics: Sequence[str], group_id: str, handler: Handler) -> Subscription: ...
 
 
@@ -96,6 +99,13 @@ class KafkaBus:
     request_timeout_ms: int = 10_000
     _producer: AIOKafkaProducer | None = field(default=None, init=False, repr=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
+    # Per (topic, partition), as the broker acknowledged our writes: the lowest offset of
+    # the last publish that wrote there and the highest offset; and the topics found to
+    # have lost acknowledged records (see :meth:`lost_topics`).
+    _last_low: dict[tuple[str, int], int] = field(default_factory=dict, init=False, repr=False)
+    _acked_max: dict[tuple[str, int], int] = field(default_factory=dict, init=False, repr=False)
+    _lost: set[str] = field(default_factory=set, init=False, repr=False)
+    _auditor: AIOKafkaConsumer | None = field(default=None, init=False, repr=False)
 
     async def start(self) -> None:
         async with self._lock:
@@ -120,14 +130,19 @@ class KafkaBus:
     async def stop(self) -> None:
         async with self._lock:
             producer, self._producer = self._producer, None
+            auditor, self._auditor = self._auditor, None
         if producer is not None:
             await producer.stop()
+        if auditor is not None:
+            await auditor.stop()
 
     async def publish(self, messages: Sequence[Message]) -> None:
         if self._producer is None:
             await self.start()
         producer = self._producer
         assert producer is not None
+        # Offsets acknowledged before this publish began: the broker gives ours later ones.
+        before = dict(self._acked_max)
         try:
             futures = []
             for m in messages:
@@ -148,9 +163,85 @@ class KafkaBus:
                 finally:
                     if token is not None:
                         otel_context.detach(token)
-            await asyncio.gather(*futures)
+            acks = await asyncio.gather(*futures)
         except KafkaError as exc:
             raise BusUnavailable(f"publish failed: {exc!r}") from exc
+        self._note_acks(acks, before)
+
+    def _note_acks(self, acks: Sequence[Any], before: dict[tuple[str, int], int]) -> None:
+        low: dict[tuple[str, int], int] = {}
+        high: dict[tuple[str, int], int] = {}
+        for meta in acks:
+            tp = (meta.topic, meta.partition)
+            low[tp] = min(low.get(tp, meta.offset), meta.offset)
+            high[tp] = max(high.get(tp, meta.offset), meta.offset)
+        for tp, first in low.items():
+            if first <= before.get(tp, -1):
+                # Offsets the broker had given an earlier, finished write: it lost its log.
+                self._lost.add(tp[0])
+                self._acked_max[tp] = high[tp]
+            else:
+                self._acked_max[tp] = max(self._acked_max.get(tp, -1), high[tp])
+        self._last_low.update(low)
+
+    async def lost_topics(self) -> set[str]:
+        """Topics whose partitions lost records the broker acknowledged to us.
+
+        Kafka with replication and ``acks=all`` keeps what it acknowledged; the embedded
+        broker keeps its log in memory and forgets it when it restarts (and a real
+        cluster can lose a tail in an unclean leader election). Two signs: a write that
+        is given offsets an earlier, finished write had; or a partition whose log now
+        ends at or before the first record of our last write there. That end is the
+        high watermark of a fetch at that record (the embedded broker's ListOffsets
+        under-reports, its fetch does not); OFFSET_OUT_OF_RANGE says the same. The
+        outbox relay then publishes its recent rows again, and the consumers' inboxes
+        skip what they had. A broker that cannot be reached reports nothing new (the
+        next audit asks again).
+        """
+        lost, self._lost = self._lost, set()
+        if not self._last_low:
+            return lost
+        marks = dict(self._last_low)
+        partitions = [TopicPartition(t, p) for t, p in marks]
+        try:
+            if self._auditor is None:
+                auditor = AIOKafkaConsumer(
+                    bootstrap_servers=self.bootstrap,
+                    client_id=f"{self.client_id}-audit",
+                    enable_auto_commit=False,
+                    auto_offset_reset="none",
+                    max_partition_fetch_bytes=4096,
+                    request_timeout_ms=self.request_timeout_ms,
+                )
+                await auditor.start()
+                self._auditor = auditor
+            auditor = self._auditor
+            auditor.assign(partitions)
+            for tp in partitions:
+                auditor.seek(tp, marks[(tp.topic, tp.partition)])
+            try:
+                await auditor.getmany(timeout_ms=1000, max_records=1)
+            except OffsetOutOfRangeError as exc:
+                gone = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+                lost.update(tp.topic for tp in gone)
+            for tp in partitions:
+                high = auditor.highwater(tp)
+                if high is not None and high <= marks[(tp.topic, tp.partition)]:
+                    lost.add(tp.topic)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            log.debug("broker audit skipped: %r", exc)
+            return lost
+        for key, mark in marks.items():
+            if key[0] in lost:
+                log.warning(
+                    "%s[%d] no longer holds offset %d, acknowledged to us: the broker lost its log",
+                    key[0],
+                    key[1],
+                    mark,
+                )
+                if self._last_low.get(key) == mark:
+                    del self._last_low[key]
+        return lost
 
     async def ping(self) -> None:
         admin = AIOKafkaAdminClient(

@@ -23,13 +23,13 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehub_core.bus import Message
 from ehub_core.db import Database
 from ehub_core.models import OutboxRecord
-from ehub_core.outbox import enqueue
+from ehub_core.outbox import OUTBOX_DIRTY, enqueue
 
 log = logging.getLogger("ehub.commands")
 
@@ -105,9 +105,20 @@ async def send_reply(
 ) -> str:
     payload = {"order_id": order_id, "step": step, "command_id": cmd_id, **body}
     event_id = reply_id(cmd_id, reply_type)
-    # A command delivered twice answers once: the reply of the first delivery is in the
-    # outbox already (and the relay publishes it again if the broker lost it).
-    if await session.scalar(select(OutboxRecord.id).where(OutboxRecord.event_id == event_id)):
+    # A command delivered twice answers once, under one event id: the reply of the first
+    # delivery is in the outbox already. The saga re-sends a command only when its reply
+    # has not arrived (the broker may have lost it), so the stored reply goes out again:
+    # marked pending, the relay publishes it once more and the saga's inbox skips a copy.
+    existing = await session.scalar(
+        select(OutboxRecord.id).where(OutboxRecord.event_id == event_id)
+    )
+    if existing is not None:
+        await session.execute(
+            update(OutboxRecord)
+            .where(OutboxRecord.id == existing, OutboxRecord.sent_at.is_not(None))
+            .values(sent_at=None)
+        )
+        session.info[OUTBOX_DIRTY] = True
         return event_id
     return await enqueue(
         session,

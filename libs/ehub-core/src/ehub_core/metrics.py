@@ -16,6 +16,11 @@ HTTP_LATENCY = Histogram(
 OUTBOX_PUBLISHED = Counter(
     "ehub_outbox_published_total", "Outbox events published to the bus", ["service"]
 )
+OUTBOX_REPLAYED = Counter(
+    "ehub_outbox_replayed_total",
+    "Outbox events published again because the broker lost them",
+    ["service"],
+)
 INBOX_DUPLICATES = Counter(
     "ehub_inbox_duplicates_total", "Redelivered events skipped by the inbox", ["consumer"]
 )

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opentelemetry import propagate
@@ -96,6 +97,8 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 0.5,
         max_backoff: float = 10.0,
+        audit_interval: float = 5.0,
+        replay_window: float = 900.0,
     ) -> None:
         self.db = db
         self.bus = bus
@@ -103,6 +106,9 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
+        self.audit_interval = audit_interval
+        self.replay_window = replay_window
+        self._audited_at = 0.0
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self.healthy = False
@@ -186,6 +192,41 @@ class OutboxRelay:
             update(OutboxRecord).where(OutboxRecord.id.in_(ids)).values(sent_at=datetime.now(UTC))
         )
 
+    async def replay_lost(self, *, now: float | None = None) -> int:
+        """Every ``audit_interval`` s, ask the bus whether the broker lost records it had
+        acknowledged (the embedded broker forgets its log when it restarts); if so, mark
+        this outbox's rows of those topics sent in the last ``replay_window`` s pending
+        again, so the next publish sends them once more. Consumers' inboxes skip the
+        copies they had. Returns how many rows were marked."""
+        now = time.monotonic() if now is None else now
+        if now - self._audited_at < self.audit_interval:
+            return 0
+        self._audited_at = now
+        lost = await self.bus.lost_topics()
+        if not lost:
+            return 0
+        since = datetime.now(UTC) - timedelta(seconds=self.replay_window)
+        async with self.db.transaction() as session:
+            result = await session.execute(
+                update(OutboxRecord)
+                .where(
+                    OutboxRecord.topic.in_(sorted(lost)),
+                    OutboxRecord.sent_at.is_not(None),
+                    OutboxRecord.sent_at >= since,
+                )
+                .values(sent_at=None)
+            )
+        count = int(getattr(result, "rowcount", 0) or 0)
+        metrics.OUTBOX_REPLAYED.labels(self.service).inc(count)
+        log.warning(
+            "outbox relay: the broker lost records of %s; publishing %d rows of the last "
+            "%.0f s again",
+            ", ".join(sorted(lost)),
+            count,
+            self.replay_window,
+        )
+        return count
+
     async def pending_count(self) -> int:
         async with self.db.reader() as session:
             stmt = (
@@ -202,6 +243,8 @@ class OutboxRelay:
                     if leader:
                         await self.publish_pending()
                         self.healthy = True
+                        if await self.replay_lost():
+                            await self.publish_pending()
                 backoff = self.poll_interval
             except BusUnavailable as exc:
                 self.healthy = False

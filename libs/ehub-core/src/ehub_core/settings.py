@@ -43,6 +43,20 @@ class CoreSettings(BaseSettings):
     relay_poll_interval: float = Field(
         0.5, gt=0, le=60, description="Seconds between outbox scans when idle (commits wake it)"
     )
+    relay_audit_interval: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="Seconds between two checks that the broker still holds what it "
+        "acknowledged to the outbox relay",
+    )
+    relay_replay_window: float = Field(
+        900.0,
+        ge=0,
+        le=7 * 86400,
+        description="When the broker lost acknowledged events, the relay publishes again "
+        "those sent in the last this many seconds",
+    )
     migrate_on_start: bool = Field(True, description="Apply Alembic migrations at start")
     internal_token: SecretStr | None = Field(
         None,
