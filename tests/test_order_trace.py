@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 from opentelemetry import propagate
+from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 
 from ehub_core.bus import KafkaBus, Message
 from ehub_core.telemetry import current_traceparent, resumed_trace
@@ -266,7 +267,11 @@ def _place(client: httpx.Client, net: TracedNetwork, traceparent: str) -> str:
     }
     deadline = time.monotonic() + 30
     while True:  # a 502/503 (the seller's hub busy) is retried, same key, same trace
-        resp = client.post(f"{net.gateway(buyer)}/v1/orders", json=body, headers=headers)
+        # Other tests of this process may have instrumented httpx (an app built in
+        # process sets up tracing): its client span would replace our traceparent with
+        # one of its own trace, unsampled, and the order would leave no span at all.
+        with suppress_http_instrumentation():
+            resp = client.post(f"{net.gateway(buyer)}/v1/orders", json=body, headers=headers)
         if resp.status_code not in (502, 503) or time.monotonic() > deadline:
             break
         time.sleep(1.0)
@@ -347,15 +352,16 @@ def _exports(net: TracedNetwork) -> str:
     exporting (for failures: a span missing because its batch never arrived)."""
     per = Counter(f"{s.hub}/{s.service}" for s in net.receiver.snapshot())
     lines = [f"receiver: {net.receiver.requests} exports; spans by service: {dict(per)}"]
-    try:
-        text = net.log.read_text(errors="replace")
-    except OSError:
-        text = ""
-    lines += [
-        "    " + line[:300]
-        for line in text.splitlines()
-        if "export" in line.lower() or "otlp" in line.lower() or "span" in line.lower()
-    ][-20:]
+    for path in [net.log, *sorted((net.var / "logs").glob("*.log"))]:
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        lines += [
+            f"    {path.name}: {line[:300]}"
+            for line in text.splitlines()
+            if "opentelemetry" in line or "export" in line.lower() or "otlp" in line.lower()
+        ][-10:]
     return "\n" + "\n".join(lines)
 
 
