@@ -64,11 +64,17 @@ end
 
 
 def write_requests(path: Path, url: str, key, count: int, batch: int) -> None:
-    payload = OrderPlaced(order_id="ord_bench", buyer_hub="CN", seller_hub="CA")
     with path.open("wb") as fh:
         for r in range(count):
+            # Each a new order placed by CN with CA, keyed by its id (what CA's ingest admits).
             envs = [
-                seal(payload, key, target_hub="CA", subject=f"ord_{r}_{j}") for j in range(batch)
+                seal(
+                    OrderPlaced(order_id=f"ord_{r}_{j}", buyer_hub="CN", seller_hub="CA"),
+                    key,
+                    target_hub="CA",
+                    subject=f"ord_{r}_{j}",
+                )
+                for j in range(batch)
             ]
             body = EnvelopeBatch(envelopes=envs).SerializeToString()
             hdrs = sign_request(

@@ -561,13 +561,18 @@ def order_placed(
     }
 
 
-def shipment_event(target: str = "CA", *, transport: str | None = None) -> dict[str, Any]:
+def shipment_event(
+    target: str = "CA", *, transport: str | None = None, order: str | None = None
+) -> dict[str, Any]:
+    """One ShipmentEvent for the internal API; about ``order`` if given (the receiver takes
+    it only from that order's other hub, e.g. after the sender's ``order_placed``)."""
     event_id = new_event_id()
+    payload = {"shipmentId": f"shp_{event_id[-12:]}", "status": "SHIPMENT_STATUS_IN_TRANSIT"}
     return {
         "type": "ShipmentEvent",
         "target_hub": target,
-        "subject": f"shp_{event_id[-12:]}",
-        "payload": {"shipmentId": f"shp_{event_id[-12:]}", "status": "SHIPMENT_STATUS_IN_TRANSIT"},
+        "subject": order or f"shp_{event_id[-12:]}",
+        "payload": {**payload, "orderId": order} if order else payload,
         "event_id": event_id,
         "transport": transport,
     }

@@ -137,7 +137,10 @@ def test_event_refused_for_good_replays_from_the_dlq_once_the_peer_allows_it(
     peered: Net,
 ) -> None:
     net = peered
-    refused = shipment_event(transport="http")
+    placed = order_placed(transport="http")  # CA takes news of an order from its buyer's hub
+    net.cn.inject([placed])
+    wait_receipted(net.cn, [placed["event_id"]], timeout=30)
+    refused = shipment_event(transport="http", order=placed["subject"])
     net.cn.inject([refused])
     wait_until(
         lambda: outbound_status(net.cn, [refused["event_id"]]) == {"dead": 1},

@@ -46,9 +46,13 @@ async def ca_gateway_trusting_cn(tmp_path, database_url):
     return app, key
 
 
+def placed(order_id: str) -> OrderPlaced:
+    return OrderPlaced(order_id=order_id, buyer_hub="CN", seller_hub="CA")
+
+
 def signed_request(key, subjects):
     body = EnvelopeBatch(
-        envelopes=[seal(OrderPlaced(order_id=s), key, target_hub="CA", subject=s) for s in subjects]
+        envelopes=[seal(placed(s), key, target_hub="CA", subject=s) for s in subjects]
     ).SerializeToString()
     headers = {"Content-Type": "application/x-protobuf"}
     headers |= sign_request("POST", URL, headers, body, key, "CN")
@@ -96,7 +100,7 @@ async def test_same_request_sent_concurrently_is_accepted_once(tmp_path, databas
 
 async def test_an_event_in_two_concurrent_requests_takes_effect_once(tmp_path, database_url):
     app, key = await ca_gateway_trusting_cn(tmp_path, database_url)
-    envelope = seal(OrderPlaced(order_id="o"), key, target_hub="CA", subject="ord_shared")
+    envelope = seal(placed("ord_shared"), key, target_hub="CA", subject="ord_shared")
     bodies = []
     for _ in range(2):
         body = EnvelopeBatch(envelopes=[envelope]).SerializeToString()

@@ -14,6 +14,7 @@ from ehub_core import metrics
 from ehub_core.deps import SessionDep
 from ehub_core.envelope import sign_receipt
 from ehub_core.errors import (
+    PROBLEM_JSON,
     DomainError,
     ForbiddenError,
     ServiceUnavailableError,
@@ -34,6 +35,7 @@ from ehub_core.signing import (
 from ehub_gateway.federation.delivery import RECEIPT_CONTENT_TYPE
 from ehub_gateway.federation.group_writer import DeferredNonces, IngestJob
 from ehub_gateway.federation.ingest import receipt_entries, verify_batch
+from ehub_gateway.federation.parties import NotOrderParty
 from ehub_gateway.federation.runtime import Federation, get_federation
 from ehub_gateway.federation.trust import mark_revoked
 
@@ -103,6 +105,16 @@ def signed(
     return Response(body, status_code=status, headers=headers)
 
 
+def signed_problem(request: Request, fed: Federation, exc: DomainError) -> Response:
+    """``exc`` as problem+json, signed as :func:`signed` signs an answer: a peer that acts
+    on a refusal's content (an offer's field errors) can tell it is ours."""
+    problem = exc.to_response(instance=request.url.path)
+    response = signed(request, fed, exc.status, bytes(problem.body), PROBLEM_JSON)
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
 @router.post(
     "/federation/v1/events",
     summary="Deliver signed event envelopes (batch); answered with a signed receipt",
@@ -122,7 +134,7 @@ async def receive_events(request: Request, fed: FedDep) -> Response:
     if len(batch.envelopes) > MAX_BATCH:
         raise PayloadTooLarge(f"At most {MAX_BATCH} envelopes per batch")
     now = datetime.now(UTC)
-    good, rejected = verify_batch(
+    good, rejected, claims = verify_batch(
         list(batch.envelopes),
         sender_hub=verified.hub_id,
         own_hub=fed.hub,
@@ -131,8 +143,13 @@ async def receive_events(request: Request, fed: FedDep) -> Response:
         now=now,
     )
     assert nonces.seen is not None
+    job = IngestJob(nonces.seen, good, "http", sender_hub=verified.hub_id, claims=claims)
     try:
-        fresh_nonce, taken = await fed.writer.submit(IngestJob(nonces.seen, good, "http"))
+        fresh_nonce, taken = await fed.writer.submit(job)
+    except NotOrderParty:
+        # 403 naming the event: its sender dead-letters that one and re-sends the rest.
+        metrics.FED_INGESTED.labels(fed.hub, "http", "not_order_party").inc()
+        raise
     except Exception as exc:
         raise ServiceUnavailableError(
             "The events could not be recorded; nothing was accepted, send them again.",

@@ -8,6 +8,11 @@ one multi-row statement per table. The handler answers (with its signed receipt)
 after that transaction committed, so nothing acknowledged is lost; a failed transaction
 fails every request in it, and their senders retry. Per-transaction costs (begin,
 commit, one round trip per statement) are then paid once per group, not per request.
+
+Whether each sender may speak of the orders its events are about is judged here too, in
+the transaction that records them (``parties.py``), requests in their order of arrival: a
+refused request is answered 403 and keeps nothing, not even its nonce, while the others
+of its group go on.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sqlalchemy import and_, delete, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehub_core.db import Database, insert_new
@@ -26,6 +32,7 @@ from ehub_core.inbox import consume_many
 from ehub_core.models import NonceRecord
 from ehub_core.outbox import OUTBOX_DIRTY, OutboxRelay
 from ehub_gateway.federation.ingest import INBOX_CONSUMER, NewRows
+from ehub_gateway.federation.parties import NotOrderParty, OrderClaim, OrderParties
 
 log = logging.getLogger("ehub.gateway.ingest")
 
@@ -54,9 +61,15 @@ class IngestJob:
     nonce: Nonce
     good: Sequence[tuple[bytes, VerifiedEnvelope]]
     via: str
+    sender_hub: str
+    claims: Sequence[OrderClaim] = ()
     future: asyncio.Future[tuple[bool, set[str]]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+
+
+# A job's outcome: (nonce was fresh, ids of the events that took effect), or its refusal.
+JobResult = tuple[bool, set[str]] | NotOrderParty
 
 
 class IngestWriter:
@@ -72,7 +85,8 @@ class IngestWriter:
         self._stopping = False
 
     async def submit(self, job: IngestJob) -> tuple[bool, set[str]]:
-        """Record the job; return (nonce was fresh, ids of the events that took effect)."""
+        """Record the job; return (nonce was fresh, ids of the events that took effect).
+        Raises :class:`NotOrderParty` if its sender may not speak of an order it names."""
         self._queue.append(job)
         self._wake.set()
         return await job.future
@@ -104,14 +118,16 @@ class IngestWriter:
                         job.future.set_exception(exc)
                 continue
             for job, result in zip(jobs, results, strict=True):
-                if not job.future.done():
+                if job.future.done():
+                    continue
+                if isinstance(result, NotOrderParty):
+                    job.future.set_exception(result)
+                else:
                     job.future.set_result(result)
             if self.relay is not None:
                 self.relay.notify()
 
-    async def _apply(
-        self, session: AsyncSession, jobs: Sequence[IngestJob]
-    ) -> list[tuple[bool, set[str]]]:
+    async def _apply(self, session: AsyncSession, jobs: Sequence[IngestJob]) -> list[JobResult]:
         fresh_nonces = await self._store_nonces(session, [j.nonce for j in jobs])
         admitted: list[bool] = []
         for job in jobs:
@@ -119,17 +135,25 @@ class IngestWriter:
             # A nonce twice in one group: the first request has it, the second is a replay.
             admitted.append(key in fresh_nonces)
             fresh_nonces.discard(key)
+        refusals = await self._judge(session, jobs, admitted)
+        # A refused request keeps nothing: its nonce is given back, as a request refused
+        # before the group writer never stored it.
+        refused = [j.nonce for j, r in zip(jobs, refusals, strict=True) if r is not None]
+        await self._forget_nonces(session, refused)
         event_ids = [
             v.envelope.event_id
-            for job, ok in zip(jobs, admitted, strict=True)
-            if ok
+            for job, ok, refusal in zip(jobs, admitted, refusals, strict=True)
+            if ok and refusal is None
             for _, v in job.good
         ]
         fresh = await consume_many(session, event_ids=event_ids, consumer=INBOX_CONSUMER)
         now = datetime.now(UTC)
         rows = NewRows()
-        results: list[tuple[bool, set[str]]] = []
-        for job, ok in zip(jobs, admitted, strict=True):
+        results: list[JobResult] = []
+        for job, ok, refusal in zip(jobs, admitted, refusals, strict=True):
+            if refusal is not None:
+                results.append(refusal)
+                continue
             taken: set[str] = set()
             if ok:
                 for data, verified in job.good:
@@ -143,6 +167,33 @@ class IngestWriter:
         if rows.received:
             session.info[OUTBOX_DIRTY] = True
         return results
+
+    async def _judge(
+        self, session: AsyncSession, jobs: Sequence[IngestJob], admitted: Sequence[bool]
+    ) -> list[NotOrderParty | None]:
+        """Each admitted job's refusal, if its sender may not speak of an order it names;
+        judged in arrival order, so an order placed by one job is known to the next."""
+        claims = [c for job, ok in zip(jobs, admitted, strict=True) if ok for c in job.claims]
+        if not claims:
+            return [None] * len(jobs)
+        parties = await OrderParties.load(session, self.own_hub, claims)
+        return [
+            parties.judge(job.claims, job.sender_hub) if ok and job.claims else None
+            for job, ok in zip(jobs, admitted, strict=True)
+        ]
+
+    async def _forget_nonces(self, session: AsyncSession, nonces: Sequence[Nonce]) -> None:
+        if nonces:
+            await session.execute(
+                delete(NonceRecord).where(
+                    or_(
+                        *(
+                            and_(NonceRecord.key_id == n.kid, NonceRecord.nonce == n.nonce)
+                            for n in nonces
+                        )
+                    )
+                )
+            )
 
     async def _store_nonces(
         self, session: AsyncSession, nonces: Sequence[Nonce]

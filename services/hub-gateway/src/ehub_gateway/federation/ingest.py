@@ -1,10 +1,12 @@
 """Receiving events from peers, over HTTP or the backbone alike.
 
 Each envelope's origin signature is verified; the sender may only deliver its own
-events, for this hub, of types it is allowed; each new event is recorded in the inbox,
-kept in ``fed_received`` and republished to the hub-local topic of its stream through the
-outbox — all in the caller's transaction. The answer is a signed receipt listing every
-envelope: accepted, duplicate (accepted before) or rejected with a reason code.
+events, for this hub, of types it is allowed, and about orders it is the other hub of
+(``parties.py``); each new event is recorded in the inbox, kept in ``fed_received`` and
+republished to the hub-local topic of its stream through the outbox — all in the
+caller's transaction. The answer is a signed receipt listing every envelope: accepted,
+duplicate (accepted before) or rejected with a reason code. A sender overstepping its
+rights is refused as a whole (403 naming the event), with nothing written.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +37,7 @@ from ehub_core.proto.ehub.v1.receipt_pb2 import ReceiptEntry, ReceiptOutcome
 from ehub_core.signing import HubKey, SignatureError
 from ehub_core.signing.errors import Reason
 from ehub_gateway.federation.models import ReceivedEvent
+from ehub_gateway.federation.parties import OrderClaim, OrderParties, order_claim
 from ehub_gateway.federation.trust import TrustStore
 
 INBOX_CONSUMER = "federation"
@@ -76,6 +80,16 @@ def _rejected(data: bytes, reason: str) -> ReceiptEntry:
     return receipt_entry(event_id, digest, ReceiptOutcome.RECEIPT_OUTCOME_REJECTED, reason)
 
 
+class VerifiedBatch(NamedTuple):
+    """A batch after its cryptography: the envelopes that verified, the receipt entries of
+    those that did not, and what the good ones say about orders (judged with the database,
+    in the transaction that records them)."""
+
+    good: list[tuple[bytes, VerifiedEnvelope]]
+    rejected: list[ReceiptEntry]
+    claims: list[OrderClaim]
+
+
 def verify_batch(
     envelopes: Sequence[bytes],
     *,
@@ -84,10 +98,11 @@ def verify_batch(
     trust: TrustStore,
     clock_skew: int,
     now: datetime,
-) -> tuple[list[tuple[bytes, VerifiedEnvelope]], list[ReceiptEntry]]:
+) -> VerifiedBatch:
     """Verify each envelope; 403 (whole batch) if the sender oversteps its rights."""
     good: list[tuple[bytes, VerifiedEnvelope]] = []
     rejected: list[ReceiptEntry] = []
+    claims: list[OrderClaim] = []
     peer = trust.peer(sender_hub)
     for data in envelopes:
         try:
@@ -115,8 +130,15 @@ def verify_batch(
         if env.type not in STREAMS:
             rejected.append(_rejected(data, Reason.UNKNOWN_EVENT_TYPE))
             continue
+        try:
+            claim = order_claim(env, STREAMS[env.type])
+        except SignatureError as exc:
+            rejected.append(_rejected(data, exc.reason_code))
+            continue
         good.append((data, verified))
-    return good, rejected
+        if claim is not None:
+            claims.append(claim)
+    return VerifiedBatch(good, rejected, claims)
 
 
 @dataclass
@@ -223,8 +245,10 @@ async def ingest(
     clock_skew: int = 300,
     now: datetime | None = None,
 ) -> IngestResult:
+    """Verify, judge and record ``envelopes`` from ``sender_hub`` in ``session``; raises
+    :class:`ForbiddenError` (``NotOrderParty`` included) before writing anything."""
     now = now or datetime.now(UTC)
-    good, rejected = verify_batch(
+    good, rejected, claims = verify_batch(
         envelopes,
         sender_hub=sender_hub,
         own_hub=own_hub,
@@ -232,6 +256,9 @@ async def ingest(
         clock_skew=clock_skew,
         now=now,
     )
+    parties = await OrderParties.load(session, own_hub, claims)
+    if (refusal := parties.judge(claims, sender_hub)) is not None:
+        raise refusal
     entries, applied = await apply_batch(session, good, own_hub=own_hub, via=via, now=now)
     receipt = sign_receipt([*entries, *rejected], key, sender_hub=sender_hub, received_at=now)
     return IngestResult(

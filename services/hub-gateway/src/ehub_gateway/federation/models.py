@@ -81,7 +81,8 @@ class ReceivedEvent(Base):
     event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     source_hub: Mapped[str] = mapped_column(String(2))
     event_type: Mapped[str] = mapped_column(String(100))
-    subject: Mapped[str] = mapped_column(String(200))
+    # Indexed: ingest finds an order's OrderPlaced by it (migration 0007).
+    subject: Mapped[str] = mapped_column(String(200), index=True)
     digest: Mapped[str] = mapped_column(String(64))
     traceparent: Mapped[str | None] = mapped_column(String(60))
     via: Mapped[str] = mapped_column(String(10))  # http | kafka

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from ehub_core.deps import ReadSessionDep, SessionDep
-from ehub_core.errors import UnprocessableError
+from ehub_core.errors import DomainError, UnprocessableError
 from ehub_core.idempotency import IdempotencyKey
 from ehub_core.nonce_store import SqlNonceStore
-from ehub_gateway.api.federation import authenticate, signed
+from ehub_gateway.api.federation import authenticate, signed, signed_problem
 from ehub_gateway.orders import service
 from ehub_gateway.orders.offers import OfferRequest, build_offer
 from ehub_gateway.orders.schemas import OrderCreate, OrderPage, OrderRead, ReasonIn
@@ -155,6 +155,15 @@ async def offers(request: Request, orders: OrdersDep) -> Response:
     async with orders.saga.db.transaction() as session:
         await authenticate(request, SqlNonceStore(session), fed, body)
     try:
+        offer = await _offer(orders, body)
+    except DomainError as exc:
+        # Signed like the offer: the buyer's hub acts on neither unless it verifies.
+        return signed_problem(request, fed, exc)
+    return signed(request, fed, 200, json.dumps(offer).encode(), "application/json")
+
+
+async def _offer(orders: Orders, body: bytes) -> dict[str, Any]:
+    try:
         wanted = OfferRequest.model_validate_json(body)
     except ValidationError as exc:
         raise UnprocessableError(
@@ -169,11 +178,10 @@ async def offers(request: Request, orders: OrdersDep) -> Response:
                 for e in exc.errors()
             ],
         ) from None
-    settings = fed.settings
-    offer = await build_offer(
+    settings = orders.fed.settings
+    return await build_offer(
         orders.services,
         catalog=str(settings.catalog_url).rstrip("/"),
         logistics=str(settings.logistics_url).rstrip("/"),
         request=wanted,
     )
-    return signed(request, fed, 200, json.dumps(offer).encode(), "application/json")

@@ -4,6 +4,11 @@ The buyer's hub asks ``POST /federation/v1/offers`` (a signed request) with the 
 where they go; the seller's hub answers from its own catalog (price, HS code, weight,
 origin, stock now) and its carriers' rates for that route. So an order is priced on the
 owning hub's current data, never on a stale copy.
+
+The seller's hub signs its answer, the offer and a refusal alike (RFC 9421, bound to the
+request's own signature), and the buyer's hub uses neither unless it verifies against the
+seller hub's keys in its trust store: prices, stock and rates that someone else wrote, or
+that the seller's hub wrote for another request, would otherwise become an order.
 """
 
 from __future__ import annotations
@@ -16,8 +21,19 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from ehub_core.errors import DomainError, NotFoundError, ServiceUnavailableError, UnprocessableError
+from ehub_core.signing import KeyResolver, SignatureError, verify_response
 
 ID = r"^[A-Za-z0-9_\-]{1,40}$"
+# Answers whose content the buyer's hub uses: the offer, and a refusal's field errors.
+VERIFIED_STATUSES = (200, 422)
+
+
+class UnverifiedOffer(DomainError):
+    """502: the seller hub's answer did not verify; nothing was placed."""
+
+    status = 502
+    title = "Unverifiable answer from the seller's hub"
+    type_slug = "unverified-offer"
 
 
 class OfferLine(BaseModel):
@@ -163,10 +179,47 @@ async def build_offer(
     }
 
 
+async def verify_answer(
+    resp: httpx.Response, *, seller_hub: str, resolve_key: KeyResolver, clock_skew: int
+) -> None:
+    """Refuse (502) an answer not signed by ``seller_hub`` for exactly this request.
+
+    ``expected_hub`` makes a key of any other trusted hub fail (``hub_mismatch``); the
+    covered request signature makes an answer captured from another request fail.
+    """
+    try:
+        await verify_response(
+            resp.status_code,
+            resp.headers,
+            resp.content,
+            request_method=resp.request.method,
+            request_url=str(resp.request.url),
+            request_headers=resp.request.headers,
+            resolve_key=resolve_key,
+            expected_hub=seller_hub,
+            clock_skew=clock_skew,
+        )
+    except SignatureError as exc:
+        raise UnverifiedOffer(
+            f"the answer of {seller_hub}'s hub ({resp.status_code}) does not carry a valid "
+            f"signature of {seller_hub} for this request ({exc.reason_code}); nothing was "
+            "placed, try again",
+            reason=exc.reason_code,
+        ) from None
+
+
 async def ask_offer(
-    client: httpx.AsyncClient, *, peer_url: str, request: OfferRequest, budget: float
+    client: httpx.AsyncClient,
+    *,
+    peer_url: str,
+    seller_hub: str,
+    request: OfferRequest,
+    budget: float,
+    resolve_key: KeyResolver,
+    clock_skew: int,
 ) -> dict[str, Any]:
-    """The buyer hub's side: a signed request to the seller's hub within ``budget`` s."""
+    """The buyer hub's side: a signed request to the seller's hub within ``budget`` s,
+    whose answer must be signed by that hub (:func:`verify_answer`)."""
     url = f"{peer_url.rstrip('/')}/federation/v1/offers"
     try:
         resp = await client.post(
@@ -181,6 +234,10 @@ async def ask_offer(
             "nothing was placed, try again",
             headers={"Retry-After": "5"},
         ) from None
+    if resp.status_code in VERIFIED_STATUSES:
+        await verify_answer(
+            resp, seller_hub=seller_hub, resolve_key=resolve_key, clock_skew=clock_skew
+        )
     if resp.status_code == 200:
         body: dict[str, Any] = resp.json()
         return body

@@ -221,6 +221,9 @@ async def place_order(
     offer = await ask_offer(
         orders.fed.client,
         peer_url=peer.base_url,
+        seller_hub=peer.hub_id,
+        resolve_key=orders.fed.trust.resolve,
+        clock_skew=orders.fed.settings.clock_skew,
         request=OfferRequest(
             seller_id=data.seller_id,
             lines=[OfferLine(product_id=x.product_id, quantity=x.quantity) for x in data.lines],
