@@ -145,7 +145,7 @@ async def receive_events(request: Request, fed: FedDep) -> Response:
     assert nonces.seen is not None
     job = IngestJob(nonces.seen, good, "http", sender_hub=verified.hub_id, claims=claims)
     try:
-        fresh_nonce, taken = await fed.writer.submit(job)
+        fresh_nonce, taken, conflicts = await fed.writer.submit(job)
     except NotOrderParty:
         # 403 naming the event: its sender dead-letters that one and re-sends the rest.
         metrics.FED_INGESTED.labels(fed.hub, "http", "not_order_party").inc()
@@ -163,7 +163,7 @@ async def receive_events(request: Request, fed: FedDep) -> Response:
             reason="replayed_nonce",
             headers={"WWW-Authenticate": 'Signature realm="ehub"'},
         )
-    entries = receipt_entries(good, taken)
+    entries = receipt_entries(good, taken, conflicts)
     receipt = sign_receipt(
         [*entries, *rejected],
         fed.keyring.active_key(),
@@ -172,8 +172,8 @@ async def receive_events(request: Request, fed: FedDep) -> Response:
     )
     for outcome, n in (
         ("accepted", len(taken)),
-        ("duplicate", len(good) - len(taken)),
-        ("rejected", len(rejected)),
+        ("duplicate", len(good) - len(taken) - len(conflicts)),
+        ("rejected", len(rejected) + len(conflicts)),
     ):
         if n:
             metrics.FED_INGESTED.labels(fed.hub, "http", outcome).inc(n)

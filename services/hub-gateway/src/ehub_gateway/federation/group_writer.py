@@ -31,7 +31,7 @@ from ehub_core.envelope import VerifiedEnvelope
 from ehub_core.inbox import consume_many
 from ehub_core.models import NonceRecord
 from ehub_core.outbox import OUTBOX_DIRTY, OutboxRelay
-from ehub_gateway.federation.ingest import INBOX_CONSUMER, NewRows
+from ehub_gateway.federation.ingest import INBOX_CONSUMER, NewRows, id_conflicts
 from ehub_gateway.federation.parties import NotOrderParty, OrderClaim, OrderParties
 
 log = logging.getLogger("ehub.gateway.ingest")
@@ -63,13 +63,15 @@ class IngestJob:
     via: str
     sender_hub: str
     claims: Sequence[OrderClaim] = ()
-    future: asyncio.Future[tuple[bool, set[str]]] = field(
+    future: asyncio.Future[tuple[bool, set[str], set[tuple[str, str]]]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
 
 # A job's outcome: (nonce was fresh, ids of the events that took effect), or its refusal.
-JobResult = tuple[bool, set[str]] | NotOrderParty
+# (nonce fresh, ids taken now, (id, digest) of copies of ids held here with other bytes
+# or from another hub)
+JobResult = tuple[bool, set[str], set[tuple[str, str]]] | NotOrderParty
 
 
 class IngestWriter:
@@ -84,8 +86,9 @@ class IngestWriter:
         self._wake = asyncio.Event()
         self._stopping = False
 
-    async def submit(self, job: IngestJob) -> tuple[bool, set[str]]:
-        """Record the job; return (nonce was fresh, ids of the events that took effect).
+    async def submit(self, job: IngestJob) -> tuple[bool, set[str], set[tuple[str, str]]]:
+        """Record the job; return (nonce was fresh, ids of the events that took effect,
+        (id, digest) of the events whose id is held here with other bytes or hub).
         Raises :class:`NotOrderParty` if its sender may not speak of an order it names."""
         self._queue.append(job)
         self._wake.set()
@@ -150,19 +153,24 @@ class IngestWriter:
         now = datetime.now(UTC)
         rows = NewRows()
         results: list[JobResult] = []
+        held: dict[str, tuple[str, str]] = {}  # taken in this group: (source hub, digest)
         for job, ok, refusal in zip(jobs, admitted, refusals, strict=True):
             if refusal is not None:
                 results.append(refusal)
                 continue
             taken: set[str] = set()
+            conflicts: set[tuple[str, str]] = set()
             if ok:
                 for data, verified in job.good:
                     event_id = verified.envelope.event_id
                     if event_id in fresh:
                         fresh.discard(event_id)  # an event twice in the group counts once
                         taken.add(event_id)
+                        held[event_id] = (verified.envelope.source_hub, verified.digest)
                         rows.add(data, verified, own_hub=self.own_hub, via=job.via, now=now)
-            results.append((ok, taken))
+                if len(taken) < len(job.good):  # a copy of an id held before, or twice
+                    conflicts = await id_conflicts(session, job.good, held)
+            results.append((ok, taken, conflicts))
         await rows.write(session)
         if rows.received:
             session.info[OUTBOX_DIRTY] = True

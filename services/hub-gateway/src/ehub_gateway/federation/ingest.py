@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehub_core.envelope import (
@@ -41,6 +41,9 @@ from ehub_gateway.federation.parties import OrderClaim, OrderParties, order_clai
 from ehub_gateway.federation.trust import TrustStore
 
 INBOX_CONSUMER = "federation"
+# The receipt reason of an event whose id this hub holds with other bytes or from another
+# hub (docs/federation-wire.md).
+EVENT_ID_CONFLICT = "event_id_conflict"
 
 STREAMS = {
     "OrderPlaced": "orders",
@@ -195,12 +198,26 @@ class NewRows:
 
 
 def receipt_entries(
-    good: Sequence[tuple[bytes, VerifiedEnvelope]], accepted: set[str]
+    good: Sequence[tuple[bytes, VerifiedEnvelope]],
+    accepted: set[str],
+    conflicts: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset(),
 ) -> list[ReceiptEntry]:
-    """ACCEPTED for the events that took effect now, DUPLICATE for the others."""
+    """ACCEPTED for the events that took effect now, REJECTED ``event_id_conflict`` for an
+    id this hub holds with other bytes or from another hub, DUPLICATE for the others (the
+    same id and digest, accepted before)."""
     entries = []
     for _, verified in good:
         env = verified.envelope
+        if (env.event_id, verified.digest) in conflicts:
+            entries.append(
+                receipt_entry(
+                    env.event_id,
+                    verified.digest,
+                    ReceiptOutcome.RECEIPT_OUTCOME_REJECTED,
+                    EVENT_ID_CONFLICT,
+                )
+            )
+            continue
         outcome = (
             ReceiptOutcome.RECEIPT_OUTCOME_ACCEPTED
             if env.event_id in accepted
@@ -208,6 +225,35 @@ def receipt_entries(
         )
         entries.append(receipt_entry(env.event_id, verified.digest, outcome))
     return entries
+
+
+async def id_conflicts(
+    session: AsyncSession,
+    good: Sequence[tuple[bytes, VerifiedEnvelope]],
+    taken: dict[str, tuple[str, str]],
+) -> set[tuple[str, str]]:
+    """The (event id, digest) of the events of ``good`` whose id this hub holds with other
+    bytes or from another hub: a DUPLICATE receipt promises the same id *and* digest.
+
+    ``taken`` maps the ids taken in this transaction to their (source hub, digest); the
+    others are looked up in ``fed_received``."""
+    seen = {v.envelope.event_id for _, v in good} - taken.keys()
+    known = dict(taken)
+    ids = sorted(seen)
+    for i in range(0, len(ids), 500):
+        rows = await session.execute(
+            select(ReceivedEvent.event_id, ReceivedEvent.source_hub, ReceivedEvent.digest).where(
+                ReceivedEvent.event_id.in_(ids[i : i + 500])
+            )
+        )
+        known.update({eid: (hub, digest) for eid, hub, digest in rows})
+    conflicts = set()
+    for _, verified in good:
+        env = verified.envelope
+        held = known.get(env.event_id)
+        if held is not None and held != (env.source_hub, verified.digest):
+            conflicts.add((env.event_id, verified.digest))
+    return conflicts
 
 
 async def apply_batch(
@@ -223,14 +269,15 @@ async def apply_batch(
         session, event_ids=[v.envelope.event_id for _, v in good], consumer=INBOX_CONSUMER
     )
     rows = NewRows()
-    applied: set[str] = set()
+    applied: dict[str, tuple[str, str]] = {}
     for data, verified in good:
         event_id = verified.envelope.event_id
         if event_id in fresh and event_id not in applied:
-            applied.add(event_id)
+            applied[event_id] = (verified.envelope.source_hub, verified.digest)
             rows.add(data, verified, own_hub=own_hub, via=via, now=now)
+    conflicts = await id_conflicts(session, good, applied)
     await rows.write(session)
-    return receipt_entries(good, applied), len(applied)
+    return receipt_entries(good, set(applied), conflicts), len(applied)
 
 
 async def ingest(
@@ -261,9 +308,10 @@ async def ingest(
         raise refusal
     entries, applied = await apply_batch(session, good, own_hub=own_hub, via=via, now=now)
     receipt = sign_receipt([*entries, *rejected], key, sender_hub=sender_hub, received_at=now)
+    conflicts = sum(e.outcome == ReceiptOutcome.RECEIPT_OUTCOME_REJECTED for e in entries)
     return IngestResult(
         signed_receipt=receipt,
         accepted=applied,
-        duplicates=len(entries) - applied,
-        rejected=len(rejected),
+        duplicates=len(entries) - applied - conflicts,
+        rejected=len(rejected) + conflicts,
     )
