@@ -111,3 +111,20 @@ def sealed_with(key: Any, payload: Any, subject: str, event_id: str) -> bytes:
 
 def _placed(order_id: str, buyer: str) -> orders_pb2.OrderPlaced:
     return orders_pb2.OrderPlaced(order_id=order_id, buyer_hub=buyer, seller_hub="CA")
+
+
+async def test_an_event_over_the_size_limit_is_rejected_and_changes_nothing(hub) -> None:  # noqa: F811
+    """Republished as it is, an oversized event would stop at the broker and hold back
+    every event behind it: it is refused at the door (``max_event_bytes``, 256 KiB)."""
+    app, client, keys = hub
+    cn = keys["CN"]
+    big = orders_pb2.OrderRejected(order_id=BOUGHT, reason_code="x", reason="y" * 300_000)
+    small = orders_pb2.OrderAccepted(order_id=BOUGHT)
+    before = await table_counts(app)
+    response = await post(client, cn, sealed_with(cn, big, BOUGHT, str(uuid7())))
+    assert entries(response) == [(REJECTED, "event_too_large")]
+    after = await table_counts(app)
+    assert after["fed_received"] == before["fed_received"]
+    assert after["ehub_outbox"] == before["ehub_outbox"]
+    response = await post(client, cn, sealed_with(cn, small, BOUGHT, str(uuid7())))
+    assert entries(response) == [(ACCEPTED, "")]

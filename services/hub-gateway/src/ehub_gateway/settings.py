@@ -31,6 +31,13 @@ class GatewaySettings(CoreSettings):
         "are reached over it (default: the bootstrap servers)",
     )
     clock_skew: int = Field(300, ge=5, le=3600, description="Signature clock window, seconds")
+    max_event_bytes: int = Field(
+        262_144,
+        ge=1024,
+        le=900_000,
+        description="Largest signed event a peer may deliver (bytes); a larger one is "
+        "REJECTED event_too_large (it must also fit the broker's message size)",
+    )
     receipt_timeout: float = Field(
         15.0, gt=0, le=3600, description="Re-send an event unreceipted this long (seconds)"
     )

@@ -141,6 +141,7 @@ async def receive_events(request: Request, fed: FedDep) -> Response:
         trust=fed.trust,
         clock_skew=fed.settings.clock_skew,
         now=now,
+        max_event_bytes=fed.settings.max_event_bytes,
     )
     assert nonces.seen is not None
     job = IngestJob(nonces.seen, good, "http", sender_hub=verified.hub_id, claims=claims)

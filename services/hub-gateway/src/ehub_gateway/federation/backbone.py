@@ -75,6 +75,7 @@ class Backbone:
                 trust=self.trust,
                 key=self.keyring.active_key(),
                 clock_skew=self.settings.clock_skew,
+                max_event_bytes=self.settings.max_event_bytes,
             )
             await enqueue(
                 session,

@@ -41,6 +41,8 @@ from ehub_gateway.federation.parties import OrderClaim, OrderParties, order_clai
 from ehub_gateway.federation.trust import TrustStore
 
 INBOX_CONSUMER = "federation"
+EVENT_TOO_LARGE = "event_too_large"
+DEFAULT_MAX_EVENT_BYTES = 262_144
 # The receipt reason of an event whose id this hub holds with other bytes or from another
 # hub (docs/federation-wire.md).
 EVENT_ID_CONFLICT = "event_id_conflict"
@@ -101,6 +103,7 @@ def verify_batch(
     trust: TrustStore,
     clock_skew: int,
     now: datetime,
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
 ) -> VerifiedBatch:
     """Verify each envelope; 403 (whole batch) if the sender oversteps its rights."""
     good: list[tuple[bytes, VerifiedEnvelope]] = []
@@ -108,6 +111,11 @@ def verify_batch(
     claims: list[OrderClaim] = []
     peer = trust.peer(sender_hub)
     for data in envelopes:
+        if len(data) > max_event_bytes:
+            # Republished as it is, it would stop at the broker (message too large):
+            # refused before any cryptography, with nothing written.
+            rejected.append(_rejected(data, EVENT_TOO_LARGE))
+            continue
         try:
             verified = verify_envelope(
                 data, trust.resolve, expected_target=own_hub, now=now, clock_skew=clock_skew
@@ -291,6 +299,7 @@ async def ingest(
     key: HubKey,
     clock_skew: int = 300,
     now: datetime | None = None,
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
 ) -> IngestResult:
     """Verify, judge and record ``envelopes`` from ``sender_hub`` in ``session``; raises
     :class:`ForbiddenError` (``NotOrderParty`` included) before writing anything."""
@@ -302,6 +311,7 @@ async def ingest(
         trust=trust,
         clock_skew=clock_skew,
         now=now,
+        max_event_bytes=max_event_bytes,
     )
     parties = await OrderParties.load(session, own_hub, claims)
     if (refusal := parties.judge(claims, sender_hub)) is not None:
