@@ -112,6 +112,7 @@ def test_every_operation_answers_each_kind_of_caller(hub: Hub) -> None:
     owner = hub.partner("Maple Co.", "seller")
     other = hub.partner("Other Co.", "seller")
     carrier = hub.partner("Courier", "carrier")  # shipments:read only
+    officer = hub.partner("Customs officer", "officer")  # declarations and clearance
     revoked = hub.partner("Gone Co.", "seller")
     hub.http.delete(
         f"{hub.gw}/operator/v1/keys/{revoked['key']['key_id']}",
@@ -123,6 +124,7 @@ def test_every_operation_answers_each_kind_of_caller(hub: Hub) -> None:
         "no key": None,
         "revoked": revoked["key"]["key"],
         "missing scope": carrier["key"]["key"],
+        "officer": officer["key"]["key"],
     }
 
     def call(who: str, method: str, path: str, body: Any = None) -> httpx.Response:
@@ -273,6 +275,24 @@ def test_every_operation_answers_each_kind_of_caller(hub: Hub) -> None:
             "/v1/webhooks",
             {"url": "https://example.com/h", "event_types": ["label.ready"]},
             {"no key": 401, "revoked": 401, "missing scope": 403},
+        ),
+        (
+            "GET",
+            "/v1/clearance/queue",
+            None,
+            {"officer": 200, "owner": 403, "no key": 401, "revoked": 401, "missing scope": 403},
+        ),
+        (
+            "POST",
+            "/v1/clearance/dcl_notthere/claim",
+            None,
+            {"officer": 404, "owner": 403, "no key": 401, "missing scope": 403},
+        ),
+        (
+            "POST",
+            "/v1/clearance/dcl_notthere/decide",
+            {"decision": "release", "reason": "documents seen"},
+            {"officer": 404, "owner": 403, "no key": 401, "missing scope": 403},
         ),
     ]
     failures = []

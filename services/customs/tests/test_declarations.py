@@ -27,6 +27,10 @@ from ehub_customs.consumers import make_handlers
 from ehub_customs.settings import CustomsSettings
 
 BUYER = "b3f1c0de9a7e4b1f8c2d6e5a4f3b2c1d"  # the gateway sends a hash, stored as given
+CLEAN = (
+    "no risk rule hit (screening data 2026-12-02; lists ofac-sdn (2026-12-02), "
+    "un-consolidated (2026-12-02))"
+)
 
 
 @pytest.fixture
@@ -80,7 +84,7 @@ def export_body(order_id: str, **kw: Any) -> dict[str, Any]:
 
 async def run(app, name: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """Apply one command the way command_consumer does: in one transaction."""
-    handler = make_handlers(app.state.rulebook)[name]
+    handler = make_handlers(app.state.rulebook, app.state.screener)[name]
     async with app.state.ctx.db.transaction() as session:
         return await handler(session, body)
 
@@ -104,8 +108,8 @@ async def test_clean_import_is_cleared_and_reserves_the_allowance(app, client):
     assert reply == {
         "declaration_id": reply["declaration_id"],
         "decision": "cleared",
-        "reason_code": "default_rule",
-        "reason": "no risk rules configured; cleared by the default rule",
+        "reason_code": "screened_clean",
+        "reason": CLEAN,
         "allowance_reserved": True,
     }
     assert reply["declaration_id"].startswith("dcl_")
@@ -144,7 +148,7 @@ async def test_clean_import_is_cleared_and_reserves_the_allowance(app, client):
     assert (d["phase"], d["country"], d["counterpart_country"]) == ("import", "CN", "GB")
     assert (d["decision"], d["reason_code"], d["decided_by"]) == (
         "cleared",
-        "default_rule",
+        "screened_clean",
         "rules",
     )
     assert d["reason"] == reply["reason"]
@@ -287,14 +291,14 @@ async def test_malformed_import_is_rejected_naming_the_field(app, client, patch,
     assert fixed[1]["decision"] == "cleared"
 
 
-async def test_export_is_cleared_by_the_default_rule(app, client):
+async def test_a_clean_export_is_cleared_by_screening(app, client):
     reply_type, reply = await run(app, "FileExportDeclaration", export_body("ord_1"))
     assert reply_type == "ExportDecided"
     assert reply == {
         "declaration_id": reply["declaration_id"],
         "decision": "cleared",
-        "reason_code": "default_rule",
-        "reason": "no risk rules configured; cleared by the default rule",
+        "reason_code": "screened_clean",
+        "reason": CLEAN,
     }
     assert await run(app, "FileExportDeclaration", export_body("ord_1")) == (reply_type, reply)
     [d] = await declarations(client, "ord_1")
@@ -426,8 +430,8 @@ async def test_commands_through_the_broker_answer_on_saga_replies(database_url, 
             "command_id": cmd_id,
             "declaration_id": reply["declaration_id"],
             "decision": "cleared",
-            "reason_code": "default_rule",
-            "reason": "no risk rules configured; cleared by the default rule",
+            "reason_code": "screened_clean",
+            "reason": CLEAN,
             "allowance_reserved": True,
         }
         [d] = await declarations(client, order_id)

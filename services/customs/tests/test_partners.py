@@ -108,7 +108,7 @@ def import_body(order_id: str, **kw: Any) -> dict[str, Any]:
 
 async def file_import(app, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The saga's FileImportDeclaration, applied as command_consumer does."""
-    handler = make_handlers(app.state.rulebook)["FileImportDeclaration"]
+    handler = make_handlers(app.state.rulebook, app.state.screener)["FileImportDeclaration"]
     async with app.state.ctx.db.transaction() as session:
         return await handler(session, body)
 
@@ -279,7 +279,7 @@ async def test_migration_0004_adds_the_partner_to_existing_entries_and_downgrade
                 ),
                 {"t": datetime.now(UTC)},
             )
-        await upgrade(db, "ehub_customs.migrations")
+        await upgrade(db, "ehub_customs.migrations", "0004")
         assert await current_revision(db) == "0004"
 
         def inspect(c: sa.Connection) -> tuple[set[str], set[str]]:
@@ -300,7 +300,7 @@ async def test_migration_0004_adds_the_partner_to_existing_entries_and_downgrade
             kept = await conn.scalar(sa.text("SELECT id FROM customs_allowance_entries"))
         assert "partner_id" not in columns and "ix_allowance_partner_buyer" not in indexes
         assert kept == "alw_1"
-        await upgrade(db, "ehub_customs.migrations")
+        await upgrade(db, "ehub_customs.migrations", "0004")
         assert await current_revision(db) == "0004"
     finally:
         await db.dispose()

@@ -128,3 +128,123 @@ def test_docs_show_exactly_the_table(title: str, table: dict) -> None:
         (s.value, e, n.to.value, tuple(a.value for a in n.actions)) for (s, e), n in table.items()
     }
     assert _doc_rows(title) == expected
+
+
+def test_an_officer_release_moves_a_held_import_on_and_a_rejection_compensates() -> None:
+    # docs/customs.md, "The officer": release -> the order goes to the seller's hub.
+    released = step(Role.BUYER, State.IMPORT_HELD, "OfficerDecided:cleared")
+    assert released is not None and released.to == State.AWAITING_SELLER
+    assert released.actions == (Action.SEND_PLACED,)
+    rejected = step(Role.BUYER, State.IMPORT_HELD, "OfficerDecided:rejected")
+    assert rejected is not None and rejected.to == State.REJECTED
+    assert rejected.actions == (Action.RELEASE_ALLOWANCE,)
+    for interim in ("OfficerDecided:inspect", "OfficerDecided:held"):
+        kept = step(Role.BUYER, State.IMPORT_HELD, interim)
+        assert kept is not None and kept.to == State.IMPORT_HELD and not kept.actions
+    # A clean order is never touched by an officer's event once it moved on.
+    assert step(Role.BUYER, State.AWAITING_SELLER, "OfficerDecided:cleared") is None
+
+
+def test_a_held_export_waits_for_the_officer_then_ships_or_is_rejected() -> None:
+    held = step(Role.SELLER, State.EXPORT_CLEARANCE, "ExportDecided:held")
+    assert held is not None and held.to == State.EXPORT_HELD
+    released = step(Role.SELLER, State.EXPORT_HELD, "OfficerDecided:cleared")
+    assert released is not None and released.to == State.BOOKING
+    assert released.actions == (Action.SEND_EXPORT_DECISION, Action.BOOK_SHIPMENT)
+    rejected = step(Role.SELLER, State.EXPORT_HELD, "OfficerDecided:rejected")
+    assert rejected is not None and rejected.to == State.REJECTED
+    assert Action.RELEASE_STOCK in rejected.actions and Action.SEND_REJECTED in rejected.actions
+    cancelled = step(Role.SELLER, State.EXPORT_HELD, "OrderCancelled")
+    assert cancelled is not None and cancelled.to == State.CANCELLING
+
+
+def _held_order(order_id: str):
+    from datetime import UTC, datetime
+
+    from ehub_gateway.orders.models import Order
+
+    now = datetime.now(UTC)
+    return Order(
+        id=order_id,
+        role="buyer",
+        state="import_held",
+        buyer_hub="CN",
+        seller_hub="CA",
+        seller_id="sel_1",
+        buyer_ref="b" * 64,
+        ship_to={"country": "CN"},
+        lines=[],
+        currency="CNY",
+        seller_currency="CAD",
+        money={},
+        shipping={"carrier": "postal", "service": "surface_parcel"},
+        declarations={"import": {"decision": "held", "reason_code": "restricted_goods"}},
+        reason="import_held: needs a quarantine_permit",
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _officer_event(order_id: str, decision: str, phase: str = "import"):
+    import json
+
+    from ehub_core.bus import Message
+
+    body = {
+        "order_id": order_id,
+        "declaration_id": "dcl_1",
+        "phase": phase,
+        "country": "CN",
+        "decision": decision,
+        "officer_decision": {"rejected": "reject", "inspect": "inspect"}[decision],
+        "reason_code": "officer_rejected",
+        "reason": "reject by prt_officer: no permit",
+        "decided_by": "officer:prt_officer",
+        "decided_at": "2026-12-02T00:00:00+00:00",
+    }
+    headers = (
+        ("event_id", f"ev-{order_id}-{decision}-{phase}".encode()),
+        ("event_type", b"ClearanceDecided"),
+        ("content-type", b"application/json"),
+    )
+    return Message("ehub.cn.customs", json.dumps(body).encode(), order_id.encode(), headers)
+
+
+async def test_the_runner_takes_an_officers_decision_from_the_customs_topic(database_url) -> None:
+    # customs' ClearanceDecided (JSON, ehub.<hub>.customs; docs/customs.md "The officer")
+    # is OfficerDecided:<decision> for the order's side; the other side's is ignored.
+    from sqlalchemy import select
+
+    from ehub_core.db import Database
+    from ehub_core.migrations import upgrade
+    from ehub_gateway.orders.models import Order, OrderStep, SagaCommand
+    from ehub_gateway.saga.runner import Saga
+
+    db = Database(database_url)
+    try:
+        await upgrade(db, "ehub_gateway.migrations")
+        async with db.transaction() as session:
+            session.add(_held_order("ord_held"))
+        saga = Saga(db, "CN", key=lambda: None)
+        await saga.handle(_officer_event("ord_held", "inspect", phase="export"))  # not ours
+        await saga.handle(_officer_event("ord_held", "inspect"))
+        async with db.transaction() as session:
+            assert (await session.get(Order, "ord_held")).state == "import_held"
+        await saga.handle(_officer_event("ord_held", "rejected"))
+        await saga.handle(_officer_event("ord_held", "rejected"))  # redelivered: inbox skips
+        async with db.transaction() as session:
+            order = await session.get(Order, "ord_held")
+            assert order.state == "rejected"
+            assert order.declarations["import"]["decided_by"] == "officer:prt_officer"
+            assert order.reason == "import_rejected: reject by prt_officer: no permit"
+            commands = (await session.scalars(select(SagaCommand))).all()
+            assert [c.command for c in commands] == ["ReleaseAllowance"]
+            steps = (
+                await session.scalars(select(OrderStep).where(OrderStep.order_id == "ord_held"))
+            ).all()
+            assert [(s.what, s.state) for s in steps] == [
+                ("ClearanceDecided", "import_held"),
+                ("ClearanceDecided", "rejected"),
+            ]
+    finally:
+        await db.dispose()

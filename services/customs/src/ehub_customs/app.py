@@ -7,15 +7,22 @@ from ehub_core.partners import warn_if_open
 from ehub_core.settings import load_settings
 from ehub_customs.api import routers
 from ehub_customs.consumers import start_consumers
+from ehub_customs.screening.data import load_screening
+from ehub_customs.screening.service import Screener
 from ehub_customs.settings import CustomsSettings
 from ehub_customs.tariffs.loader import load_rulebook
 
 
 async def _load_rules(app: FastAPI, ctx: ServiceContext) -> None:
-    """Load and validate every rule file; a bad one stops start-up (file:line: reason)."""
+    """Load and validate every rule file and the screening data; a bad one stops
+    start-up (file:line: reason)."""
     settings = ctx.settings
     assert isinstance(settings, CustomsSettings)
     app.state.rulebook = load_rulebook(settings.tariff_dir)
+    app.state.screening = load_screening(settings.screening_dir, settings.screening_lists_dir)
+    app.state.screener = Screener(
+        app.state.screening, app.state.rulebook, settings.screening_restricted
+    )
 
 
 def create_app(settings: CustomsSettings | None = None) -> FastAPI:

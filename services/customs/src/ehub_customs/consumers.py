@@ -22,6 +22,7 @@ from ehub_customs.declarations.service import (
     file_import,
     file_refund_claim,
 )
+from ehub_customs.screening.service import Screener, bundled_screening
 from ehub_customs.tariffs.rulebook import RuleBook
 
 FILE_IMPORT = "FileImportDeclaration"
@@ -44,10 +45,6 @@ def _decided(d: Decision) -> dict[str, Any]:
         "reason_code": d.reason_code,
         "reason": d.reason,
     }
-
-
-async def handle_file_export(session: AsyncSession, body: dict[str, Any]) -> Reply:
-    return EXPORT_DECIDED, _decided(await file_export(session, body))
 
 
 async def handle_confirm_allowance(session: AsyncSession, body: dict[str, Any]) -> Reply:
@@ -74,12 +71,18 @@ async def handle_refund_claim(session: AsyncSession, body: dict[str, Any]) -> Re
     }
 
 
-def make_handlers(book: RuleBook) -> dict[str, CommandHandler]:
-    """The handlers by command name; import declarations read the rule book's quotas."""
+def make_handlers(book: RuleBook, screener: Screener | None = None) -> dict[str, CommandHandler]:
+    """The handlers by command name; declarations are screened (``screener``, by default
+    the bundled screening data with restricted goods noted) and import declarations read
+    the rule book's quotas."""
+    screener = screener or Screener(bundled_screening(), book)
 
     async def handle_file_import(session: AsyncSession, body: dict[str, Any]) -> Reply:
-        d = await file_import(session, book, body)
+        d = await file_import(session, book, body, screener=screener)
         return IMPORT_DECIDED, {**_decided(d), "allowance_reserved": d.allowance_reserved}
+
+    async def handle_file_export(session: AsyncSession, body: dict[str, Any]) -> Reply:
+        return EXPORT_DECIDED, _decided(await file_export(session, body, screener=screener))
 
     return {
         FILE_IMPORT: handle_file_import,
@@ -97,5 +100,5 @@ async def start_consumers(app: FastAPI, ctx: ServiceContext) -> None:
     ctx.subscribe(
         [commands.topic(hub, commands.CUSTOMS_COMMANDS)],
         f"ehub-{hub.lower()}-customs-commands",
-        commands.command_consumer(ctx.db, hub, make_handlers(book)),
+        commands.command_consumer(ctx.db, hub, make_handlers(book, app.state.screener)),
     )

@@ -2,12 +2,13 @@
 
 from fastapi import APIRouter
 
-from ehub_customs.api import allowances, declarations, landed_cost, operator, rules
+from ehub_customs.api import allowances, clearance, declarations, landed_cost, operator, rules
 
 routers: list[APIRouter] = [
     landed_cost.router,
     rules.router,
     allowances.router,
     declarations.router,
+    clearance.router,
     operator.router,
 ]

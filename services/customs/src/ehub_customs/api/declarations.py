@@ -10,13 +10,30 @@ from ehub_core.deps import ReadSessionDep
 from ehub_core.partners import GuardedRoute
 from ehub_customs.api.deps import DeclarationsReader
 from ehub_customs.declarations.models import Declaration
-from ehub_customs.declarations.schemas import DeclarationRead
+from ehub_customs.declarations.schemas import DeclarationRead, HitRead
 from ehub_customs.declarations.service import declarations_for_order
+from ehub_customs.screening.models import ScreeningHit
+from ehub_customs.screening.service import hits_of
 
 router = APIRouter(prefix="/v1", tags=["declarations"], route_class=GuardedRoute)
 
 
-def declaration_read(d: Declaration) -> DeclarationRead:
+def hit_read(h: ScreeningHit) -> HitRead:
+    return HitRead(
+        category=h.category,
+        outcome=h.outcome,
+        rule=h.rule,
+        reason=h.reason,
+        source=h.source,
+        verified=h.verified,
+        line_id=h.line_id,
+        subject=h.subject,
+        entry=h.entry,
+        score=None if h.score is None else float(h.score),
+    )
+
+
+def declaration_read(d: Declaration, hits: list[ScreeningHit] | None = None) -> DeclarationRead:
     return DeclarationRead(
         id=d.id,
         order_id=d.order_id,
@@ -33,6 +50,8 @@ def declaration_read(d: Declaration) -> DeclarationRead:
         total_value=str(d.total_value),
         lines=d.lines,
         allowance_reserved=d.allowance_reserved,
+        claimed_by=d.claimed_by,
+        hits=[hit_read(h) for h in hits or ()],
     )
 
 
@@ -46,4 +65,6 @@ async def list_declarations(
     _caller: DeclarationsReader,
     order_id: Annotated[str, Query(min_length=1, max_length=100)],
 ) -> list[DeclarationRead]:
-    return [declaration_read(d) for d in await declarations_for_order(session, order_id)]
+    found = await declarations_for_order(session, order_id)
+    hits = await hits_of(session, [d.id for d in found])
+    return [declaration_read(d, hits[d.id]) for d in found]

@@ -44,3 +44,10 @@ class Declaration(Base):
     decided_by: Mapped[str] = mapped_column(String(40))
     filed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     decided_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Risk screening and the officer (migration 0005).
+    consignee_key: Mapped[str | None] = mapped_column(String(300), default=None)
+    parties: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
+    documents: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    officer_decision: Mapped[str | None] = mapped_column(String(24), default=None)

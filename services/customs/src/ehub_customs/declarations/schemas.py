@@ -38,6 +38,10 @@ class DeclarationLine(_Body):
     quantity: StrictInt = Field(gt=0, le=1_000_000)
     unit_value: Amount
     origin_country: CountryCode
+    unit_weight_kg: Annotated[Decimal, Field(gt=0, le=100_000, allow_inf_nan=False)] | None = None
+    list_price: Amount | None = Field(
+        None, description="The catalogue price of a unit, when the filer gives it"
+    )
 
     @field_validator("hs_code")
     @classmethod
@@ -56,7 +60,41 @@ class DeclarationLine(_Body):
             "quantity": self.quantity,
             "unit_value": str(self.unit_value),
             "origin_country": self.origin_country,
+            **({"unit_weight_kg": str(self.unit_weight_kg)} if self.unit_weight_kg else {}),
+            **({"list_price": str(self.list_price)} if self.list_price is not None else {}),
         }
+
+
+Text = Annotated[str, StringConstraints(max_length=300)]
+
+
+class PartyBody(_Body):
+    """A party of the declaration, screened against the denied-party lists."""
+
+    name: str = Field(min_length=1, max_length=300)
+    company: Text | None = None
+    street: list[Text] | Text | None = None
+    city: Text | None = None
+    postal_code: Text | None = None
+    country: CountryCode | None = None
+
+    @property
+    def street_text(self) -> str:
+        if isinstance(self.street, list):
+            return " ".join(self.street)
+        return self.street or ""
+
+    def stored(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class DocumentBody(_Body):
+    """A document the declaration carries (a permit, a certificate): it lifts a
+    restriction whose rule ``requires`` that type."""
+
+    type: str = Field(pattern=r"^[a-z_]{3,40}$")
+    reference: str = Field(min_length=1, max_length=100)
+    hs: str | None = Field(None, pattern=r"^[0-9.]{2,13}$", description="HS prefix covered")
 
 
 class AllowanceClaim(_Body):
@@ -68,6 +106,15 @@ class _Declaration(_Body):
     order_id: str = Field(min_length=1, max_length=100)
     currency: CurrencyCode
     lines: list[DeclarationLine] = Field(min_length=1, max_length=500)
+    seller: PartyBody | None = None
+    buyer: PartyBody | None = None
+    consignee: PartyBody | None = None
+    shipper: PartyBody | None = None
+    documents: list[DocumentBody] = Field(default_factory=list, max_length=50)
+
+    def parties(self) -> list[tuple[str, PartyBody]]:
+        roles = ("seller", "shipper", "buyer", "consignee")
+        return [(r, p) for r in roles if (p := getattr(self, r)) is not None]
 
     @property
     def goods_value(self) -> Decimal:
@@ -121,6 +168,22 @@ def invalid_reason(exc: ValidationError, limit: int = 5) -> str:
     return "invalid declaration: " + "; ".join(parts)
 
 
+class HitRead(BaseModel):
+    category: str = Field(description="goods | party | value | split")
+    outcome: str = Field(
+        description="prohibited | restricted | match | review | undervalued | split (these "
+        "decide) or satisfied | noted | whitelisted (recorded only)"
+    )
+    rule: str
+    reason: str
+    source: str
+    verified: bool
+    line_id: str | None = None
+    subject: str | None = None
+    entry: str | None = None
+    score: float | None = None
+
+
 class DeclarationRead(BaseModel):
     id: str
     order_id: str
@@ -137,3 +200,5 @@ class DeclarationRead(BaseModel):
     total_value: str
     lines: list[dict[str, Any]]
     allowance_reserved: bool
+    claimed_by: str | None = None
+    hits: list[HitRead] = Field(default_factory=list, description="The screening's hits")

@@ -5,8 +5,10 @@ decision and changes nothing. A malformed body is decided ``rejected``
 (``invalid_declaration``, the reason naming the field) and nothing is stored, so the
 saga may file a corrected one. An import declaration claiming a person-year allowance
 reserves it in the ledger, or is ``held`` (``allowance_exceeded``) when the buyer's year
-has no room. Until risk screening exists, every other declaration is cleared by the
-default rule. Services never commit; the caller's transaction does.
+has no room. Every declaration is screened (``ehub_customs.screening``: prohibited and
+restricted goods, denied parties, undervaluation, split consignments) and decided by
+the rule in ``screening/decide.py``; its hits are stored with it. Services never commit;
+the caller's transaction does.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,10 +31,7 @@ from ehub_customs.allowances.service import (
     reserve_allowance,
 )
 from ehub_customs.declarations.models import (
-    CLEARED,
-    EXPORT,
     HELD,
-    IMPORT,
     REJECTED,
     Declaration,
 )
@@ -43,15 +42,19 @@ from ehub_customs.declarations.schemas import (
     invalid_reason,
 )
 from ehub_customs.fx import minor_quantum
+from ehub_customs.screening import service as screening
+from ehub_customs.screening.decide import Screening
+from ehub_customs.screening.service import Screener
+from ehub_customs.tariffs.loader import load_rulebook
 from ehub_customs.tariffs.rulebook import RuleBook
 
 DECIDED_BY = "rules"
-DEFAULT_RULE = "default_rule"
-DEFAULT_REASON = "no risk rules configured; cleared by the default rule"
 INVALID = "invalid_declaration"
 MAX_TOTAL = Decimal("1e15")
 TOO_LARGE = f"invalid declaration: lines: the total value must be below {MAX_TOTAL:f}"
 ALLOWANCE_EXCEEDED = "allowance_exceeded"
+IMPORT: Literal["import"] = "import"
+EXPORT: Literal["export"] = "export"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +76,17 @@ class Decision:
         return cls(None, REJECTED, INVALID, reason)
 
 
+def _screener(book: RuleBook, screener: Screener | None) -> Screener:
+    return screener or Screener(screening.bundled_screening(), book)
+
+
 async def file_import(
     session: AsyncSession,
     book: RuleBook,
     body: Mapping[str, Any],
     *,
     now: datetime | None = None,
+    screener: Screener | None = None,
 ) -> Decision:
     """File the import declaration of an order (``FileImportDeclaration``)."""
     repo = DeclarationRepository(session)
@@ -94,10 +102,13 @@ async def file_import(
         return Decision.invalid(TOO_LARGE)
     now = now or datetime.now(UTC)
     declaration_id = new_id("dcl")
-    decision = Decision(declaration_id, CLEARED, DEFAULT_RULE, DEFAULT_REASON)
+    _, screened = await screening.run(
+        session, _screener(book, screener), decl, IMPORT, buyer_ref=decl.buyer_ref, now=now
+    )
+    decision = Decision(declaration_id, screened.decision, screened.reason_code, screened.reason)
     on = allowance_date(decl.country, now)
     quota = active_quota(book, decl.country, on) if decl.allowance is not None else None
-    if quota is not None and decl.allowance is not None:
+    if quota is not None and decl.allowance is not None and screened.decision != REJECTED:
         if decl.buyer_ref is None:
             return Decision.invalid(
                 f"invalid declaration: buyer_ref: required to reserve the {decl.country} "
@@ -122,31 +133,39 @@ async def file_import(
             partner_id=decl.partner_id,
         )
         if reservation.exceeded:
-            decision = Decision(declaration_id, HELD, ALLOWANCE_EXCEEDED, exceeded(reservation))
+            if screened.decision == HELD:
+                reason = f"{screened.reason}; {exceeded(reservation)}"
+                decision = Decision(declaration_id, HELD, screened.reason_code, reason)
+            else:
+                decision = Decision(declaration_id, HELD, ALLOWANCE_EXCEEDED, exceeded(reservation))
         else:
             decision = Decision(
-                declaration_id, CLEARED, DEFAULT_RULE, DEFAULT_REASON, allowance_reserved=True
+                declaration_id,
+                screened.decision,
+                screened.reason_code,
+                screened.reason,
+                allowance_reserved=True,
             )
-    repo.add(
-        _declaration(
-            decision,
-            order_id=decl.order_id,
-            phase=IMPORT,
-            country=decl.country,
-            counterpart=decl.origin,
-            buyer_ref=decl.buyer_ref,
-            currency=decl.currency,
-            lines=[line.stored() for line in decl.lines],
-            total=decl.goods_value,
-            now=now,
-        )
+    await _store(
+        session,
+        decision,
+        screened,
+        decl=decl,
+        phase=IMPORT,
+        counterpart=decl.origin,
+        buyer_ref=decl.buyer_ref,
+        now=now,
     )
-    await session.flush()
     return decision
 
 
 async def file_export(
-    session: AsyncSession, body: Mapping[str, Any], *, now: datetime | None = None
+    session: AsyncSession,
+    body: Mapping[str, Any],
+    *,
+    now: datetime | None = None,
+    book: RuleBook | None = None,
+    screener: Screener | None = None,
 ) -> Decision:
     """File the export declaration of an order (``FileExportDeclaration``)."""
     repo = DeclarationRepository(session)
@@ -159,23 +178,55 @@ async def file_export(
         return Decision.invalid(invalid_reason(exc))
     if decl.goods_value >= MAX_TOTAL:
         return Decision.invalid(TOO_LARGE)
-    decision = Decision(new_id("dcl"), CLEARED, DEFAULT_RULE, DEFAULT_REASON)
-    repo.add(
-        _declaration(
-            decision,
-            order_id=decl.order_id,
-            phase=EXPORT,
-            country=decl.country,
-            counterpart=decl.destination,
-            buyer_ref=None,
-            currency=decl.currency,
-            lines=[line.stored() for line in decl.lines],
-            total=decl.goods_value,
-            now=now or datetime.now(UTC),
-        )
+    now = now or datetime.now(UTC)
+    if screener is None:
+        screener = Screener(screening.bundled_screening(), book or load_rulebook())
+    _, screened = await screening.run(session, screener, decl, EXPORT, buyer_ref=None, now=now)
+    decision = Decision(new_id("dcl"), screened.decision, screened.reason_code, screened.reason)
+    await _store(
+        session,
+        decision,
+        screened,
+        decl=decl,
+        phase=EXPORT,
+        counterpart=decl.destination,
+        buyer_ref=None,
+        now=now,
     )
-    await session.flush()
     return decision
+
+
+async def _store(
+    session: AsyncSession,
+    decision: Decision,
+    screened: Screening,
+    *,
+    decl: ImportDeclarationBody | ExportDeclarationBody,
+    phase: str,
+    counterpart: str,
+    buyer_ref: str | None,
+    now: datetime,
+) -> None:
+    assert decision.declaration_id is not None
+    row = _declaration(
+        decision,
+        order_id=decl.order_id,
+        phase=phase,
+        country=decl.country,
+        counterpart=counterpart,
+        buyer_ref=buyer_ref,
+        currency=decl.currency,
+        lines=[line.stored() for line in decl.lines],
+        total=decl.goods_value,
+        now=now,
+    )
+    row.consignee_key = screening.consignee_key(decl)
+    row.parties = [{"role": r, **p.stored()} for r, p in decl.parties()] or None
+    row.documents = [d.model_dump(exclude_none=True) for d in decl.documents] or None
+    DeclarationRepository(session).add(row)
+    await session.flush()
+    session.add_all(screening.hit_rows(decision.declaration_id, screened.hits, now))
+    await session.flush()
 
 
 async def declarations_for_order(session: AsyncSession, order_id: str) -> Sequence[Declaration]:

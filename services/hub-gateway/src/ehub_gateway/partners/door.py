@@ -48,6 +48,8 @@ OPERATIONS: list[tuple[str, re.Pattern[str], str, str | None]] = [
         ("GET", r"^/v1/rules/[^/]+$", "quotes:read", "customs"),
         ("GET", r"^/v1/allowances/[^/]+/[^/]+$", "allowances:read", "customs"),
         ("GET", r"^/v1/declarations$", "declarations:read", "customs"),
+        ("GET", r"^/v1/clearance/queue$", "clearance:read", "customs"),
+        ("POST", r"^/v1/clearance/[^/]+/(claim|decide)$", "clearance:write", "customs"),
         ("POST", r"^/v1/rates$", "rates:read", "logistics"),
         ("GET", r"^/v1/carriers$", "rates:read", "logistics"),
         ("POST", r"^/v1/shipments$", "shipments:write", "logistics"),

@@ -45,7 +45,7 @@ ROLE_SCOPES: dict[str, tuple[str, ...]] = {
     ),
     "carrier": ("shipments:read",),
     "broker": ("quotes:read", "rates:read", "declarations:read"),
-    "officer": ("declarations:read",),
+    "officer": ("declarations:read", "clearance:read", "clearance:write"),
 }
 SCOPES = tuple(sorted({s for scopes in ROLE_SCOPES.values() for s in scopes}))
 

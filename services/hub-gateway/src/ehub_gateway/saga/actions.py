@@ -75,13 +75,18 @@ def command_body(order: Order, action: Action) -> dict[str, Any]:
             "currency": order.seller_currency,
             "lines": _declared_lines(order),
             "allowance": allowance,
+            # screened against the denied-party lists (docs/customs.md)
+            "consignee": _address(order.ship_to) or None,
         }
     if action is Action.FILE_EXPORT:
+        ship_from = (order.seller or {}).get("ship_from") or {}
         return {
             "country": order.seller_hub,
             "destination": order.buyer_hub,
             "currency": order.seller_currency,
             "lines": _declared_lines(order),
+            "shipper": _address(ship_from) if ship_from.get("name") else None,
+            "consignee": _address(order.ship_to) or None,
         }
     if action is Action.RESERVE_STOCK:
         return {

@@ -5,7 +5,9 @@ events to the peer hub through the federation), all in the transaction that reco
 input.
 
 Inputs are the names of events and replies (``OrderAccepted``, ``StockReserved``, ...),
-some refined by their outcome (``ImportDecided:cleared``), plus partner requests
+some refined by their outcome (``ImportDecided:cleared``), a customs officer's decision
+on a held declaration (``OfficerDecided:cleared``, from ``ehub.<hub>.customs``), plus
+partner requests
 (``accept``, ``reject``, ``cancel``) and the seller's deadline (``deadline``).
 Carrier progress is ``moving`` (any tracking step short of delivery).
 
@@ -33,6 +35,7 @@ class State(StrEnum):
     RESERVING = "reserving"  # stock being reserved
     AWAITING_ACCEPTANCE = "awaiting_acceptance"  # the seller decides (or the deadline)
     EXPORT_CLEARANCE = "export_clearance"  # accepted; export declaration filed
+    EXPORT_HELD = "export_held"  # customs holds the export for an officer
     BOOKING = "booking"  # export cleared; shipment being booked
     RELEASING = "releasing"  # cancelled shipment; stock being released
     # both
@@ -93,6 +96,15 @@ BUYER: dict[tuple[State, str], Step] = {
     (S.PLACED, "ImportDecided:rejected"): Step(S.REJECTED, (A.RELEASE_ALLOWANCE,)),
     (S.PLACED, "cancel"): Step(S.CANCELLED, (A.RELEASE_ALLOWANCE,)),
     (S.IMPORT_HELD, "cancel"): Step(S.CANCELLED, (A.RELEASE_ALLOWANCE,)),
+    # An officer decides the held import: released, it goes to the seller; rejected, it
+    # is compensated as any rejection; an inspection or a request for documents keeps it.
+    (S.IMPORT_HELD, "OfficerDecided:cleared"): Step(S.AWAITING_SELLER, (A.SEND_PLACED,)),
+    (S.IMPORT_HELD, "OfficerDecided:rejected"): Step(S.REJECTED, (A.RELEASE_ALLOWANCE,)),
+    (S.IMPORT_HELD, "OfficerDecided:inspect"): Step(S.IMPORT_HELD),
+    (S.IMPORT_HELD, "OfficerDecided:held"): Step(S.IMPORT_HELD),
+    # The officer's event may overtake the reply that held it (another topic).
+    (S.PLACED, "OfficerDecided:cleared"): Step(S.AWAITING_SELLER, (A.SEND_PLACED,)),
+    (S.PLACED, "OfficerDecided:rejected"): Step(S.REJECTED, (A.RELEASE_ALLOWANCE,)),
     (S.AWAITING_SELLER, "OrderAccepted"): Step(S.ACCEPTED),
     (S.AWAITING_SELLER, "OrderRejected"): Step(S.REJECTED, (A.RELEASE_ALLOWANCE,)),
     (S.AWAITING_SELLER, "cancel"): Step(S.CANCELLING, (A.SEND_CANCEL,)),
@@ -143,17 +155,29 @@ SELLER: dict[tuple[State, str], Step] = {
     (S.EXPORT_CLEARANCE, "ExportDecided:cleared"): Step(
         S.BOOKING, (A.SEND_EXPORT_DECISION, A.BOOK_SHIPMENT)
     ),
-    (S.EXPORT_CLEARANCE, "ExportDecided:held"): Step(
-        S.REJECTED, (A.SEND_EXPORT_DECISION, A.RELEASE_STOCK, A.SEND_REJECTED)
-    ),
-    (S.EXPORT_CLEARANCE, "ExportDecided:inspect"): Step(
-        S.REJECTED, (A.SEND_EXPORT_DECISION, A.RELEASE_STOCK, A.SEND_REJECTED)
-    ),
+    # A held export waits for an officer (the buyer's hub is told it is held).
+    (S.EXPORT_CLEARANCE, "ExportDecided:held"): Step(S.EXPORT_HELD, (A.SEND_EXPORT_DECISION,)),
+    (S.EXPORT_CLEARANCE, "ExportDecided:inspect"): Step(S.EXPORT_HELD, (A.SEND_EXPORT_DECISION,)),
     (S.EXPORT_CLEARANCE, "ExportDecided:rejected"): Step(
         S.REJECTED, (A.SEND_EXPORT_DECISION, A.RELEASE_STOCK, A.SEND_REJECTED)
     ),
     (S.EXPORT_CLEARANCE, "CommandFailed"): Step(S.REJECTED, (A.RELEASE_STOCK, A.SEND_REJECTED)),
     (S.EXPORT_CLEARANCE, "OrderCancelled"): Step(S.CANCELLING, (A.CANCEL_SHIPMENT,)),
+    (S.EXPORT_CLEARANCE, "OfficerDecided:cleared"): Step(
+        S.BOOKING, (A.SEND_EXPORT_DECISION, A.BOOK_SHIPMENT)
+    ),
+    (S.EXPORT_CLEARANCE, "OfficerDecided:rejected"): Step(
+        S.REJECTED, (A.SEND_EXPORT_DECISION, A.RELEASE_STOCK, A.SEND_REJECTED)
+    ),
+    (S.EXPORT_HELD, "OfficerDecided:cleared"): Step(
+        S.BOOKING, (A.SEND_EXPORT_DECISION, A.BOOK_SHIPMENT)
+    ),
+    (S.EXPORT_HELD, "OfficerDecided:rejected"): Step(
+        S.REJECTED, (A.SEND_EXPORT_DECISION, A.RELEASE_STOCK, A.SEND_REJECTED)
+    ),
+    (S.EXPORT_HELD, "OfficerDecided:inspect"): Step(S.EXPORT_HELD, (A.SEND_EXPORT_DECISION,)),
+    (S.EXPORT_HELD, "OfficerDecided:held"): Step(S.EXPORT_HELD, (A.SEND_EXPORT_DECISION,)),
+    (S.EXPORT_HELD, "OrderCancelled"): Step(S.CANCELLING, (A.CANCEL_SHIPMENT,)),
     (S.BOOKING, "ShipmentReady"): Step(S.SHIPPED),
     (S.BOOKING, "ShipmentRefused"): Step(S.REJECTED, (A.RELEASE_STOCK, A.SEND_REJECTED)),
     (S.BOOKING, "CommandFailed"): Step(S.REJECTED, (A.RELEASE_STOCK, A.SEND_REJECTED)),

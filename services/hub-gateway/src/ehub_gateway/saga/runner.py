@@ -7,7 +7,9 @@ message (inbox row, order update, timeline step, the actions' outbox rows):
 - peers' events, republished by federation ingest on ``ehub.<hub>.orders|customs|
   shipments`` (signed envelopes, verified at ingest);
 - this hub's carrier tracking on ``ehub.<hub>.shipments`` (JSON from logistics), which
-  the seller's hub also relays to the buyer's hub.
+  the seller's hub also relays to the buyer's hub;
+- this hub's customs officers' decisions on held declarations on ``ehub.<hub>.customs``
+  (JSON ``ClearanceDecided`` from customs; the peers' signed ones are protobuf).
 
 A timer re-sends commands whose reply is late (their handlers are idempotent) and rejects
 orders the seller left unanswered past their deadline.
@@ -97,6 +99,8 @@ class Saga:
                     await self._peer_event(session, message, event_id)
                 elif message.topic.endswith(".shipments"):
                     await self._local_tracking(session, message, event_id)
+                elif message.topic.endswith(".customs"):
+                    await self._officer_decision(session, message, event_id)
         except (ValueError, KeyError, TypeError, DecodeError, ParseError, SignatureError) as exc:
             # A message we cannot read is skipped (logged), not retried forever.
             log.warning("saga skipped %s on %s: %r", event_id, message.topic, exc)
@@ -406,6 +410,49 @@ class Saga:
             event_id=event_id,
         )
         await actions.forward(session, order, payload, key=self.key())
+
+    # -- this hub's customs officers ---------------------------------------------------
+
+    async def _officer_decision(
+        self, session: AsyncSession, message: Message, event_id: str
+    ) -> None:
+        """An officer decided a held declaration: the order moves on (or not)."""
+        if (message.header("event_type") or "") != "ClearanceDecided":
+            return
+        body = json.loads(message.value)
+        order = await self._load(session, str(body["order_id"]))
+        phase = str(body["phase"])
+        mine = "import" if order is not None and order.role == Role.BUYER else "export"
+        if order is None or phase != mine:
+            return  # not an order of this hub, or not this side's declaration
+        decision = str(body["decision"])
+        order.declarations = {
+            **order.declarations,
+            phase: {
+                "declaration_id": body.get("declaration_id", ""),
+                "decision": decision,
+                "reason_code": body.get("reason_code", ""),
+                "reason": body.get("reason", ""),
+                "decided_by": body.get("decided_by", "officer"),
+                "country": self.hub,
+            },
+        }
+        order.reason = (
+            None if decision == "cleared" else f"{phase}_{decision}: {body.get('reason', '')}"
+        )
+        detail = {
+            k: body.get(k)
+            for k in ("declaration_id", "officer_decision", "reason_code", "reason", "decided_by")
+        }
+        await self.apply(
+            session,
+            order,
+            f"OfficerDecided:{decision}",
+            what="ClearanceDecided",
+            hub=self.hub,
+            detail=detail,
+            event_id=event_id,
+        )
 
     # -- timers -------------------------------------------------------------------------
 

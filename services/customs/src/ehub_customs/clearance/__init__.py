@@ -1,0 +1,1 @@
+"""The officer's clearance queue: held declarations claimed and decided by a person."""
