@@ -2,10 +2,14 @@
 
 The supervisor restarts a service that dies (SIGKILL here), with back-off, and keeps
 ``network.json`` current; SIGTERM still stops everything, even during a back-off.
+
+With ``--postgres ADMIN_URL`` (tests: ``EHUB_TEST_POSTGRES_URL``; skipped without it)
+every hub's services keep their databases on that server, one per hub and service.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -28,11 +32,17 @@ from ehub_cli.network import (
     RESTART_RESET_AFTER,
     Child,
     NetworkPlan,
+    PostgresServer,
     Supervisor,
     describe_exit,
     next_delay,
+    service_env,
 )
+from ehub_cli.services import SERVICES
+from ehub_core.pytest_plugin import PG_ENV, postgres_admin_url
 from tests.federation_harness import gateway_env, wait_until
+
+HUBS = ("CN", "CA")
 
 
 def _alive(pid: int) -> bool:
@@ -63,10 +73,25 @@ class Network:
     proc: subprocess.Popen[bytes]
     var: Path
     out_path: Path
+    postgres: PostgresServer | None = None  # None: SQLite files under ``var``
+
+    @property
+    def backend(self) -> str:
+        return "sqlite" if self.postgres is None else "postgres"
 
     @property
     def manifest_path(self) -> Path:
         return self.var / "network.json"
+
+    def database_url(self, hub: str, service: str, *, read_only: bool = False) -> str:
+        """SQLAlchemy async URL of ``hub``'s ``service`` database, as the service has it
+        (``read_only``: a SQLite file is opened read-only; Postgres is read as is)."""
+        if self.postgres is not None:
+            return self.postgres.service_url(hub, service)
+        path = self.var / hub.lower() / f"{service}.db"
+        if read_only:
+            return f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true"
+        return f"sqlite+aiosqlite:///{path}"
 
     def manifest(self) -> dict[str, Any]:
         """The manifest as it is now (it is replaced whole, never half-written)."""
@@ -98,6 +123,8 @@ class Network:
         return "\n".join(found[-limit:])
 
     def stop(self) -> None:
+        """SIGTERM the supervisor (SIGKILL if it lingers); then drop the network's
+        Postgres databases, if it has any."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -105,36 +132,58 @@ class Network:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.postgres is not None:
+            self.postgres.drop(self.databases())
+
+    def databases(self) -> list[str]:
+        """The names of the network's Postgres databases."""
+        assert self.postgres is not None
+        return [self.postgres.database(hub, name) for hub in HUBS for name in SERVICES]
 
 
-def start_network(var: Path, **settings: str) -> Network:
+def postgres_or_skip() -> str:
+    """The tests' Postgres admin URL, or skip the test."""
+    admin = postgres_admin_url()
+    if not admin:
+        pytest.skip(f"{PG_ENV} not set: no Postgres server to put the network's databases on")
+    return admin
+
+
+def start_network(var: Path, *, postgres: str | None = None, **settings: str) -> Network:
     """Start a CN + CA network in ``var`` with ``EHUB_*`` ``settings``; return once its
-    manifest (with the demo seller) is written."""
+    manifest (with the demo seller) is written.
+
+    ``postgres``: an admin URL; the network's databases go to that server under a
+    prefix of their own (``ehub_t<random>``), dropped by :meth:`Network.stop`.
+    """
     var.mkdir(parents=True, exist_ok=True)
     out_path = var.parent / f"{var.name}-supervisor.out"
+    args = [
+        sys.executable,
+        "-m",
+        "ehub_cli",
+        "network",
+        "up",
+        "--hubs",
+        ",".join(HUBS),
+        "--base-port",
+        "0",
+        "--var-dir",
+        str(var),
+    ]
+    server = None
+    if postgres:
+        server = PostgresServer.parse(postgres, f"ehub_t{uuid.uuid4().hex[:10]}")
+        args += ["--postgres", postgres, "--db-prefix", server.prefix]
     with out_path.open("wb") as out:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ehub_cli",
-                "network",
-                "up",
-                "--hubs",
-                "CN,CA",
-                "--base-port",
-                "0",
-                "--var-dir",
-                str(var),
-            ],
-            env=gateway_env(**settings),
-            stdout=out,
-            stderr=subprocess.STDOUT,
+            args, env=gateway_env(**settings), stdout=out, stderr=subprocess.STDOUT
         )
-    net = Network(proc, var, out_path)
+    net = Network(proc, var, out_path, server)
     deadline = time.monotonic() + 240  # a loaded 2-core machine may take minutes
     while not net.manifest_path.exists():
         if proc.poll() is not None:
+            net.stop()
             pytest.fail(f"network exited early ({proc.returncode}):\n{net.output()}")
         if time.monotonic() > deadline:
             net.stop()
@@ -479,3 +528,206 @@ def test_supervise_restarts_after_the_back_off_and_rewrites_the_manifest(tmp_pat
     sup.supervise(now + 60)
     assert spawned == ["logistics"] * 4
     assert state()[2] == "restarting"
+
+
+# -- databases on a Postgres server (--postgres) --------------------------------------------
+
+
+def test_postgres_admin_url_becomes_one_database_per_hub_and_service(tmp_path, monkeypatch):
+    server = PostgresServer.parse("postgresql://ehub:s3cr%7Bt@db.example:6543/postgres")
+    template = server.url_template()
+    assert template == "postgresql+asyncpg://ehub:s3cr%7Bt@db.example:6543/ehub_{hub}_{service}"
+    monkeypatch.setenv("EHUB_NETWORK_POSTGRES", "postgresql://ehub:s3cr%7Bt@db.example:6543/x")
+    monkeypatch.setenv("EHUB_DATABASE_URL", "sqlite+aiosqlite:///elsewhere/{service}.db")
+    plan = NetworkPlan.make(["CN", "CA"], tmp_path, base_port=0, postgres=server)
+    assert {(s.hub, s.service): s.database for s in plan.services}[("CA", "logistics")] == (
+        "ehub_ca_logistics"
+    )
+    for svc in plan.services:
+        env = service_env(plan, svc, None, "token")
+        assert env["EHUB_DATABASE_URL"] == template
+        assert "EHUB_NETWORK_POSTGRES" not in env  # the admin URL stays with the supervisor
+        # What the service makes of its environment: its own database on the server.
+        monkeypatch.setenv("EHUB_DATABASE_URL", env["EHUB_DATABASE_URL"])
+        monkeypatch.setenv("EHUB_HUB_ID", env["EHUB_HUB_ID"])
+        settings = SERVICES[svc.service].load_settings()
+        assert settings.resolved_database_url == server.service_url(svc.hub, svc.service)
+        assert settings.resolved_database_url.endswith(f"/ehub_{svc.hub.lower()}_{svc.service}")
+    # The supervisor's own work on a gateway (peering) goes to the same database, whatever
+    # its environment says.
+    monkeypatch.setenv("EHUB_DATABASE_URL", "sqlite+aiosqlite:///elsewhere/{service}.db")
+    gateway = Supervisor(plan)._gateway_settings("CA").resolved_database_url
+    assert gateway == "postgresql+asyncpg://ehub:s3cr%7Bt@db.example:6543/ehub_ca_gateway"
+    # The manifest names the server, never the password.
+    info = plan.database_info()
+    assert info == {
+        "backend": "postgresql",
+        "server": "db.example:6543",
+        "url": "postgresql+asyncpg://ehub:***@db.example:6543/ehub_{hub}_{service}",
+    }
+    # Other spellings of an admin URL; what is refused.
+    for url in ("postgres://p@h/postgres", "postgresql+asyncpg://p@h:1/postgres"):
+        assert (
+            PostgresServer.parse(url, "x1")
+            .service_url("CN", "customs")
+            .startswith("postgresql+asyncpg://p@h")
+        )
+    with pytest.raises(ValueError, match="postgresql://"):
+        PostgresServer.parse("mysql://root@h/db")
+    with pytest.raises(ValueError, match="prefix"):
+        PostgresServer.parse("postgresql://p@h/postgres", "Bad-Prefix")
+    # Without --postgres: SQLite files under the var dir, as before.
+    monkeypatch.delenv("EHUB_DATABASE_URL")
+    sqlite = NetworkPlan.make(["CN"], tmp_path, base_port=0)
+    assert sqlite.database_info() == {
+        "backend": "sqlite",
+        "files": f"{tmp_path}/<hub>/<service>.db",
+    }
+    assert sqlite.of_hub("CN")["gateway"].database == f"{tmp_path}/cn/gateway.db"
+    assert "EHUB_DATABASE_URL" not in service_env(sqlite, sqlite.services[0], None, "t")
+
+
+def test_a_reused_gateway_database_with_a_new_hub_key_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("EHUB_KAFKA_BOOTSTRAP", "127.0.0.1:9")  # no broker is started
+    monkeypatch.delenv("EHUB_DATABASE_URL", raising=False)
+    plan = NetworkPlan.make(["CN"], tmp_path, base_port=0)
+    gateway_db = tmp_path / "cn" / "gateway.db"
+    gateway_db.parent.mkdir()
+    gateway_db.write_bytes(b"")  # left by an earlier network, whose keys are gone
+    sup = Supervisor(plan)
+    with pytest.raises(RuntimeError, match="reused, but its signing key was just created"):
+        sup.start()
+    assert sup.children == [] and sup.databases["reused"] == [str(gateway_db)]
+    # --fresh starts from empty databases (the SQLite files go); the key is kept.
+    gateway_db.with_name("gateway.db-wal").write_bytes(b"")
+    fresh = Supervisor(plan, fresh=True)
+    fresh._prepare_databases()
+    assert not gateway_db.exists() and not gateway_db.with_name("gateway.db-wal").exists()
+    assert fresh.databases == {"created": [s.database for s in plan.services], "reused": []}
+    assert list((tmp_path / "cn" / "keys").iterdir())
+
+
+async def _pg_fetch(url: str, sql: str, *args: Any) -> list[Any]:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        return list(await conn.fetch(sql, *args))
+    finally:
+        await conn.close()
+
+
+def pg_fetch(url: str, sql: str, *args: Any) -> list[Any]:
+    return asyncio.run(_pg_fetch(url, sql, *args))
+
+
+@pytest.mark.postgres
+def test_postgres_databases_are_created_reused_refused_in_use_and_recreated_fresh():
+    server = PostgresServer.parse(postgres_or_skip(), f"ehub_t{uuid.uuid4().hex[:10]}")
+    names = [server.database(hub, "catalog") for hub in HUBS]
+    admin = server.admin.render_as_string(hide_password=False)
+    try:
+        assert server.prepare(names) == (names, [])
+        one = server.service_url("CN", "catalog")
+        pg_fetch(one, "CREATE TABLE kept (id int)")
+        assert server.prepare(names) == ([], names)  # a second network up reuses them
+        assert pg_fetch(one, "SELECT count(*) FROM kept")[0][0] == 0
+
+        async def while_connected() -> None:
+            import asyncpg
+
+            conn = await asyncpg.connect(one.replace("postgresql+asyncpg://", "postgresql://"))
+            try:
+                with pytest.raises(
+                    RuntimeError, match=r"in use \(connections: ehub_t\w+_cn_catalog 1\)"
+                ):
+                    await asyncio.to_thread(server.prepare, names)
+            finally:
+                await conn.close()
+
+        asyncio.run(while_connected())
+        assert server.prepare(names, fresh=True) == (names, [])
+        assert pg_fetch(one, "SELECT to_regclass('kept') IS NULL")[0][0] is True
+    finally:
+        server.drop(names)
+    rows = pg_fetch(admin, "SELECT datname FROM pg_database WHERE datname = ANY($1)", names)
+    assert rows == []
+
+
+@pytest.mark.postgres
+def test_network_up_on_postgres_keeps_every_database_on_the_server(tmp_path):
+    net = start_network(tmp_path / "var", postgres=postgres_or_skip())
+    assert net.postgres is not None
+    admin = net.postgres.admin.render_as_string(hide_password=False)
+    try:
+        manifest = net.manifest()
+        assert manifest["database"] == {
+            "backend": "postgresql",
+            "server": net.postgres.server,
+            "url": net.postgres.url_template(hide_password=True),
+        }
+        expected = {
+            (hub, name): net.postgres.database(hub, name) for hub in HUBS for name in SERVICES
+        }
+        assert {
+            (hub, name): svc["database"]
+            for hub, services in manifest["hubs"].items()
+            for name, svc in services.items()
+        } == expected
+        assert "databases  postgresql " in net.output() and "(8 created, 0 reused)" in net.output()
+        with httpx.Client(timeout=10) as client:
+            for hub in manifest["hubs"].values():
+                for svc in hub.values():
+                    r = client.get(f"{svc['url']}/readyz")
+                    assert r.json()["checks"]["database"] == "ok", (svc["url"], r.text)
+        rows = pg_fetch(
+            admin,
+            "SELECT datname FROM pg_database WHERE datname = ANY($1) ORDER BY datname",
+            list(expected.values()),
+        )
+        assert sorted(r[0] for r in rows) == sorted(expected.values())
+        # Migrated, and holding what the supervisor did: each gateway pins the other hub
+        # (written by the CLI's own connection) and has the demo partners (through HTTP).
+        for hub, other in (("CN", "CA"), ("CA", "CN")):
+            url = net.database_url(hub, "gateway")
+            tables = {
+                r[0]
+                for r in pg_fetch(
+                    url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                )
+            }
+            assert {"orders", "saga_commands", "fed_peers", "partners"} <= tables, tables
+            assert [r[0] for r in pg_fetch(url, "SELECT hub_id FROM fed_peers")] == [other]
+            assert pg_fetch(url, "SELECT count(*) FROM partners")[0][0] >= 2
+            for name in SERVICES:
+                version = pg_fetch(net.database_url(hub, name), "SELECT * FROM alembic_version")
+                assert len(version) == 1, (hub, name)
+        assert list(net.var.rglob("*.db")) == []  # no SQLite anywhere
+        # A second network on the same databases is refused while this one runs.
+        second = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ehub_cli",
+                "network",
+                "up",
+                "--var-dir",
+                str(tmp_path / "second"),
+                "--base-port",
+                "0",
+                "--db-prefix",
+                net.postgres.prefix,
+            ],
+            env=gateway_env(EHUB_NETWORK_POSTGRES=admin),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert second.returncode == 1, second.stdout + second.stderr
+        assert "are in use (connections: " in second.stderr, second.stderr
+    finally:
+        net.stop()
+    rows = pg_fetch(
+        admin, "SELECT datname FROM pg_database WHERE datname = ANY($1)", net.databases()
+    )
+    assert rows == []

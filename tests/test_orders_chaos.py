@@ -1,4 +1,4 @@
-"""The order saga under crashes: `ehub network up` (CN buys, CA sells; SQLite), orders
+"""The order saga under crashes: `ehub network up` (CN buys, CA sells), orders
 placed at CN (every 4th cancelled there, half at once, half 1-6 s later) while a
 background thread SIGKILLs a random service process of either hub every 3-5 s (never
 the broker) and the supervisor restarts it. The
@@ -12,18 +12,23 @@ an order cancelled before it reached CA may be unknown there), with at most one 
 shipment per order, CA's stock down by exactly what was delivered, and each CN buyer's
 allowance used by exactly its delivered orders.
 
+It runs once per database backend: ``sqlite`` (SQLite files, the local default) and
+``postgres`` (``network up --postgres``: every service's database on the server that
+``EHUB_TEST_POSTGRES_URL`` names, under a prefix of the run's own, dropped afterwards;
+skipped without it). Each run has its own var directory, broker and databases.
+
 The full scenario is 300 orders; to stay under 6 minutes on a loaded 2-core machine
-`make test` places 60. ``EHUB_CHAOS_ORDERS=300`` runs the full one (the time limits grow
-with it); ``EHUB_CHAOS_SEED`` replays a run's choices (orders, cancels, victims);
+`make test` places 60 (per backend). ``EHUB_CHAOS_ORDERS=300`` runs the full one (the
+time limits grow with it); ``EHUB_CHAOS_SEED`` replays a run's choices (orders, cancels, victims);
 ``EHUB_CHAOS_SPARE=CA/logistics,CN/gateway`` never kills those services (to look past
 a known failure).
 
 Orders are placed, cancelled and read through the hubs' gateways with partner API keys,
 as a marketplace (CN) and a seller (CA) would. CA's copy of an order belongs to the
 seller's partner once the stock is reserved; an order the partner cannot see (one
-refused before that) is read from CA's gateway database instead, and counted in the
-summary. The books (stock, the saga's shipments, allowances) are read as the hubs'
-operator, who sees every row (docs/partners.md).
+refused before that) is read from CA's gateway database instead (the same SQL on
+either backend), and counted in the summary. The books (stock, the saga's shipments,
+allowances) are read as the hubs' operator, who sees every row (docs/partners.md).
 
 On failure the report (each failing order's states and timelines at both hubs, its saga
 commands, its shipments, the kills, the log lines naming it) is written next to the
@@ -32,12 +37,12 @@ network's var directory as ``chaos-report.json`` and summarised in the assertion
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import random
 import signal
-import sqlite3
 import threading
 import time
 import uuid
@@ -49,12 +54,15 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from ehub_gateway.orders.schemas import OrderCreate
 from ehub_gateway.orders.service import buyer_ref
 from ehub_gateway.saga.machine import TERMINAL as TERMINAL_STATES
 from tests.federation_harness import wait_until
-from tests.test_network import Network, partner_key, start_network
+from tests.test_network import Network, partner_key, postgres_or_skip, start_network
 
 ORDERS = int(os.environ.get("EHUB_CHAOS_ORDERS", "60"))
 EXTRA = max(0, ORDERS - 60)  # seconds of time limit added per order above 60
@@ -234,50 +242,67 @@ class Hubs:
                 self.from_db.add(order_id)
         return found
 
-    def _db(self, hub: str) -> sqlite3.Connection:
-        path = self.net.var / hub.lower() / "gateway.db"
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-        db.row_factory = sqlite3.Row
-        return db
+    def _query(self, hub: str, sql: str, **params: Any) -> list[dict[str, Any]]:
+        """Rows of ``sql`` (named ``:params``) in ``hub``'s gateway database, SQLite
+        (opened read-only) or Postgres alike."""
+
+        async def run() -> list[dict[str, Any]]:
+            url = self.net.database_url(hub, "gateway", read_only=True)
+            engine = create_async_engine(url, poolclass=NullPool)
+            try:
+                async with engine.connect() as conn:
+                    result = await conn.execute(text(sql), params)
+                    return [dict(row._mapping) for row in result]
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(run())
 
     def db_order(self, hub: str, order_id: str) -> dict[str, Any] | None:
         """The order as ``hub``'s gateway database holds it (state, timeline, money)."""
-        with contextlib.closing(self._db(hub)) as db:
-            row = db.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
-            if row is None:
-                return None
-            steps = db.execute(
-                "SELECT at, hub, what, state, detail FROM order_steps WHERE order_id = ? "
-                "ORDER BY id",
-                (order_id,),
-            ).fetchall()
-        order = dict(row)
+        rows = self._query(hub, "SELECT * FROM orders WHERE id = :id", id=order_id)
+        if not rows:
+            return None
+        steps = self._query(
+            hub,
+            "SELECT at, hub, what, state, detail FROM order_steps WHERE order_id = :id ORDER BY id",
+            id=order_id,
+        )
+        order = rows[0]
         for k in ("money", "shipment", "shipping", "declarations", "seller", "lines"):
-            if isinstance(order.get(k), str):
-                order[k] = json.loads(order[k])
+            if k in order:
+                order[k] = _json(order[k])
         order["timeline"] = [
-            {**dict(s), "at": str(s["at"]), "detail": json.loads(s["detail"] or "{}")}
-            for s in steps
+            {**s, "at": str(s["at"]), "detail": _json(s["detail"]) or {}} for s in steps
         ]
         return order
 
     def saga_commands(self, hub: str, order_id: str) -> list[dict[str, Any]]:
-        with contextlib.closing(self._db(hub)) as db:
-            rows = db.execute(
-                "SELECT step, command, attempt, sent_at, done_at FROM saga_commands "
-                "WHERE order_id = ? ORDER BY id",
-                (order_id,),
-            ).fetchall()
-        return [dict(r) for r in rows]
+        return self._query(
+            hub,
+            "SELECT step, command, attempt, sent_at, done_at FROM saga_commands "
+            "WHERE order_id = :id ORDER BY id",
+            id=order_id,
+        )
 
 
-@pytest.fixture(scope="module")
-def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    n = start_network(tmp_path_factory.mktemp("chaos") / "var", **SETTINGS)
+def _json(value: Any) -> Any:
+    """A JSON column as read without the model: text on SQLite (and from asyncpg)."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def net(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Network]:
+    """The network, its databases on SQLite or (``EHUB_TEST_POSTGRES_URL``) Postgres."""
+    postgres = postgres_or_skip() if request.param == "postgres" else None
+    var = tmp_path_factory.mktemp(f"chaos-{request.param}") / "var"
+    n = start_network(var, postgres=postgres, **SETTINGS)
     try:
         yield n
     finally:
-        n.stop()
+        n.stop()  # and drops its Postgres databases
 
 
 def make_seller(hubs: Hubs, http: httpx.Client, products: int) -> tuple[str, list[str]]:

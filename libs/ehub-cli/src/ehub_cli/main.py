@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from ehub_cli.federation import dlq_app, gateway_settings, init_hub, keys_app, peers_app
-from ehub_cli.network import NetworkPlan, Supervisor, status
+from ehub_cli.network import DEFAULT_DB_PREFIX, NetworkPlan, PostgresServer, Supervisor, status
 from ehub_cli.partners import partners_app
 from ehub_cli.services import SERVICES
 
@@ -84,14 +84,26 @@ def serve(
     )
 
 
-def _run_network(hubs: list[str], var_dir: Path, base_port: int) -> None:
+def _run_network(
+    hubs: list[str],
+    var_dir: Path,
+    base_port: int,
+    *,
+    postgres: PostgresServer | None = None,
+    fresh: bool = False,
+) -> None:
     started = time.monotonic()
-    sup = Supervisor(NetworkPlan.make(hubs, var_dir, base_port))
+    plan = NetworkPlan.make(hubs, var_dir, base_port, postgres=postgres)
+    sup = Supervisor(plan, fresh=fresh)
     code = 0
     try:
         sup.start()
         typer.echo(f"ehub network ready in {time.monotonic() - started:.1f}s")
         typer.echo(f"  broker     {sup.bootstrap}{' (embedded, in memory)' if sup.broker else ''}")
+        db = plan.database_info()
+        made = f"{len(sup.databases['created'])} created, {len(sup.databases['reused'])} reused"
+        where = db.get("url") or db.get("files")
+        typer.echo(f"  databases  {db['backend']} {where} ({made})")
         for hub in hubs:
             for name, svc in sup.plan.of_hub(hub).items():
                 typer.echo(f"  {hub} {name:<10} {svc.url}   (docs: {svc.url}/docs)")
@@ -112,9 +124,38 @@ def network_up(
     hubs: Annotated[str, typer.Option(help="Comma-separated hub ids")] = "CN,CA",
     var_dir: VarDir = Path("var"),
     base_port: Annotated[int, typer.Option(help="First port per hub address; 0 = any free")] = 8000,
+    postgres: Annotated[
+        str | None,
+        typer.Option(
+            "--postgres",
+            envvar="EHUB_NETWORK_POSTGRES",
+            metavar="ADMIN_URL",
+            help="Keep the databases on this Postgres server (e.g. "
+            "postgresql://postgres@127.0.0.1:5432/postgres, a role that may create "
+            "databases): one database per hub and service, <prefix>_<hub>_<service>, "
+            "created if missing, reused if present. Default: SQLite files in the var dir.",
+        ),
+    ] = None,
+    db_prefix: Annotated[
+        str, typer.Option("--db-prefix", help="First part of the Postgres databases' names")
+    ] = DEFAULT_DB_PREFIX,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh",
+            help="Start from empty databases: drop and recreate the Postgres databases, "
+            "or delete the SQLite files (hub keys are kept).",
+        ),
+    ] = False,
 ) -> None:
     """Start the broker (unless EHUB_KAFKA_BOOTSTRAP is set) and every hub's services."""
-    _run_network(_parse_hubs(hubs), var_dir, base_port)
+    server = None
+    if postgres:
+        try:
+            server = PostgresServer.parse(postgres, db_prefix)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--postgres / --db-prefix") from None
+    _run_network(_parse_hubs(hubs), var_dir, base_port, postgres=server, fresh=fresh)
 
 
 @network_app.command("status")

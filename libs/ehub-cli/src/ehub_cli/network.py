@@ -9,13 +9,23 @@ A service that dies while the network runs is started again with the same comman
 environment and port, after a back-off of 0.5 s doubling up to 10 s (back to 0.5 s once
 a process has lived 60 s). Its events wait in its outbox meanwhile; the manifest records
 each service's ``pid``, ``restarts`` and ``state`` (``running`` or ``restarting``).
+
+Databases are SQLite files under ``<var>/<hub>/`` unless ``--postgres ADMIN_URL`` names
+a Postgres server: then the network creates (if missing) one database per hub and
+service there, ``<prefix>_<hub>_<service>`` (``ehub_cn_gateway``, ...), and every
+service and the supervisor's own work on a gateway (peering) use them, through one
+``EHUB_DATABASE_URL`` template. Like the SQLite files, they outlive the network and are
+reused by the next ``network up``; one whose databases are in use (another network runs
+on them) is refused, and ``--fresh`` starts from empty databases.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -26,12 +36,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 from ehub_cli.federation import init_hub, with_db
 from ehub_cli.services import SERVICES
 from ehub_core.broker import EmbeddedBroker, _die_with_parent, free_port
 from ehub_core.db import Database
-from ehub_core.settings import load_settings
+from ehub_core.settings import CoreSettings, load_settings
 from ehub_gateway.federation.trust import add_peer
 from ehub_gateway.settings import GatewaySettings
 
@@ -40,6 +52,134 @@ from ehub_gateway.settings import GatewaySettings
 RESTART_DELAY_MIN = 0.5
 RESTART_DELAY_MAX = 10.0
 RESTART_RESET_AFTER = 60.0
+
+
+DEFAULT_DB_PREFIX = "ehub"
+_DB_PREFIX_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_DB_SLOT = "EHUBDATABASENAME"  # stands for the database name while a URL is rendered
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    """The Postgres server a network keeps its databases on, from an admin URL such as
+    ``postgresql://postgres@127.0.0.1:5432/postgres`` (what ``scripts/pg-throwaway``
+    prints): a role that may create databases, and a database to connect to meanwhile.
+
+    Each hub's service gets the database ``<prefix>_<hub>_<service>`` (lower case).
+    """
+
+    admin: URL
+    prefix: str = DEFAULT_DB_PREFIX
+
+    @classmethod
+    def parse(cls, admin_url: str, prefix: str = DEFAULT_DB_PREFIX) -> PostgresServer:
+        """Raise ValueError, with the reason, for anything but a Postgres URL."""
+        try:
+            url = make_url(admin_url.strip())
+        except ArgumentError:
+            raise ValueError(
+                "expected a URL such as postgresql://postgres@127.0.0.1:5432/postgres"
+            ) from None
+        if url.drivername not in ("postgresql", "postgres", "postgresql+asyncpg"):
+            raise ValueError(f"must be a postgresql:// URL (got {url.drivername}://...)")
+        if not _DB_PREFIX_RE.match(prefix):
+            raise ValueError(
+                f"database prefix must be a lower-case letter, then up to 39 of a-z, 0-9, _"
+                f" (got {prefix!r})"
+            )
+        return cls(url.set(drivername="postgresql", database=url.database or "postgres"), prefix)
+
+    @property
+    def server(self) -> str:
+        return f"{self.admin.host or 'localhost'}:{self.admin.port or 5432}"
+
+    def database(self, hub: str, service: str) -> str:
+        return f"{self.prefix}_{hub.lower()}_{service}"
+
+    def url_template(self, *, hide_password: bool = False) -> str:
+        """``EHUB_DATABASE_URL`` for every service: ``postgresql+asyncpg://.../
+        <prefix>_{hub}_{service}``, which each process's settings fill in."""
+        rendered = self.admin.set(drivername="postgresql+asyncpg", database=_DB_SLOT)
+        text = rendered.render_as_string(hide_password=hide_password)
+        text = text.replace("{", "{{").replace("}", "}}")  # literal braces survive format()
+        return text.replace(_DB_SLOT, f"{self.prefix}_{{hub}}_{{service}}")
+
+    def service_url(self, hub: str, service: str) -> str:
+        """The database URL ``hub``'s ``service`` ends up with (as its settings fill in
+        the template)."""
+        return self.url_template().format(hub=hub.lower(), service=service)
+
+    async def _connect(self) -> Any:
+        import asyncpg
+
+        try:
+            return await asyncpg.connect(
+                self.admin.render_as_string(hide_password=False), timeout=15
+            )
+        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+            raise RuntimeError(f"cannot connect to Postgres at {self.server}: {exc}") from None
+
+    def prepare(self, names: list[str], *, fresh: bool = False) -> tuple[list[str], list[str]]:
+        """Create the databases that are missing (all of them, dropped first, with
+        ``fresh``); return (created, reused). Refuse (RuntimeError) if any of them has a
+        connection: another network runs on them."""
+
+        async def run() -> tuple[list[str], list[str]]:
+            import asyncpg
+
+            conn = await self._connect()
+            try:
+                busy = await conn.fetch(
+                    "SELECT datname, count(*) AS n FROM pg_stat_activity "
+                    "WHERE datname = ANY($1::text[]) GROUP BY datname ORDER BY datname",
+                    names,
+                )
+                if busy:
+                    used = ", ".join(f"{r['datname']} {r['n']}" for r in busy)
+                    raise RuntimeError(
+                        f"the Postgres databases on {self.server} are in use (connections: "
+                        f"{used}): another network runs on them; stop it, or name other "
+                        "databases with --db-prefix"
+                    )
+                rows = await conn.fetch(
+                    "SELECT datname FROM pg_database WHERE datname = ANY($1::text[])", names
+                )
+                existing = {r["datname"] for r in rows}
+                if fresh:
+                    for name in sorted(existing):
+                        await conn.execute(f'DROP DATABASE "{name}"')
+                    existing = set()
+                created, reused = [], []
+                for name in names:
+                    if name in existing:
+                        reused.append(name)
+                        continue
+                    try:
+                        await conn.execute(f'CREATE DATABASE "{name}"')
+                    except asyncpg.DuplicateDatabaseError:  # created meanwhile
+                        reused.append(name)
+                        continue
+                    created.append(name)
+                return created, reused
+            except asyncpg.PostgresError as exc:
+                raise RuntimeError(f"Postgres at {self.server}: {exc}") from None
+            finally:
+                await conn.close()
+
+        return asyncio.run(run())
+
+    def drop(self, names: list[str]) -> None:
+        """Drop the databases (gone already is fine), closing what still uses them."""
+
+        async def run() -> None:
+            conn = await self._connect()
+            try:
+                for name in names:
+                    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await conn.close()
+
+        asyncio.run(run())
 
 
 @dataclass
@@ -51,6 +191,7 @@ class ServiceProcess:
     pid: int | None = None
     restarts: int = 0
     state: str = "running"  # running | restarting
+    database: str = ""  # the SQLite file or the Postgres database's name (no credentials)
 
     @property
     def url(self) -> str:
@@ -63,28 +204,82 @@ class NetworkPlan:
     var_dir: Path
     base_port: int = 8000
     services: list[ServiceProcess] = field(default_factory=list)
+    postgres: PostgresServer | None = None  # None: EHUB_DATABASE_URL or the SQLite default
 
     @classmethod
-    def make(cls, hubs: list[str], var_dir: Path, base_port: int = 8000) -> NetworkPlan:
-        plan = cls(hubs=hubs, var_dir=var_dir, base_port=base_port)
+    def make(
+        cls,
+        hubs: list[str],
+        var_dir: Path,
+        base_port: int = 8000,
+        postgres: PostgresServer | None = None,
+    ) -> NetworkPlan:
+        plan = cls(hubs=hubs, var_dir=var_dir, base_port=base_port, postgres=postgres)
         for i, hub in enumerate(hubs):
             host = f"127.0.0.{2 + i}"
             for spec in SERVICES.values():
                 port = free_port(host) if base_port == 0 else base_port + spec.port_offset
-                plan.services.append(ServiceProcess(hub, spec.name, host, port))
+                svc = ServiceProcess(hub, spec.name, host, port)
+                svc.database = plan.database_name(hub, spec.name)
+                plan.services.append(svc)
         return plan
 
     def of_hub(self, hub: str) -> dict[str, ServiceProcess]:
         return {s.service: s for s in self.services if s.hub == hub}
+
+    @property
+    def database_url(self) -> str:
+        """The ``EHUB_DATABASE_URL`` template every service of the network gets."""
+        if self.postgres is not None:
+            return self.postgres.url_template()
+        default = CoreSettings.model_fields["database_url"].default
+        return os.environ.get("EHUB_DATABASE_URL") or str(default)
+
+    def resolved_database_url(self, hub: str, service: str) -> str:
+        """What CoreSettings.resolved_database_url makes of the template."""
+        return self.database_url.format(hub=hub.lower(), service=service, var_dir=self.var_dir)
+
+    def database_name(self, hub: str, service: str) -> str:
+        """The SQLite file or the Postgres database of ``hub``'s ``service`` ("" for a
+        URL the services will refuse, naming the variable, when they start)."""
+        try:
+            return make_url(self.resolved_database_url(hub, service)).database or ""
+        except (ArgumentError, KeyError, IndexError, ValueError):
+            return ""
+
+    def database_info(self) -> dict[str, Any]:
+        """Where the databases are, for the manifest and the banner (never a password)."""
+        if self.postgres is not None:
+            return {
+                "backend": "postgresql",
+                "server": self.postgres.server,
+                "url": self.postgres.url_template(hide_password=True),
+            }
+        # {hub} and {service} as <hub> and <service>: readable, and still a URL.
+        pattern = self.database_url.replace("{hub}", "<hub>").replace("{service}", "<service>")
+        try:
+            url = make_url(pattern.format(var_dir=self.var_dir))
+        except (ArgumentError, KeyError, IndexError, ValueError):
+            return {"backend": "unknown"}  # the services refuse it when they start
+        if url.get_backend_name() == "sqlite":
+            return {"backend": "sqlite", "files": url.database}
+        return {
+            "backend": url.get_backend_name(),
+            "server": f"{url.host or 'localhost'}:{url.port or 5432}",
+            "url": url.render_as_string(hide_password=True),
+        }
 
 
 def service_env(
     plan: NetworkPlan, svc: ServiceProcess, bootstrap: str | None, internal_token: str
 ) -> dict[str, str]:
     env = dict(os.environ)
+    env.pop("EHUB_NETWORK_POSTGRES", None)  # the admin credential stays with the supervisor
     env["EHUB_INTERNAL_TOKEN"] = internal_token
     env["EHUB_HUB_ID"] = svc.hub
     env["EHUB_VAR_DIR"] = str(plan.var_dir)
+    if plan.postgres is not None:
+        env["EHUB_DATABASE_URL"] = plan.postgres.url_template()
     if bootstrap:
         env["EHUB_KAFKA_BOOTSTRAP"] = bootstrap
     siblings = plan.of_hub(svc.hub)
@@ -236,8 +431,12 @@ def next_delay(previous: float, uptime: float) -> float:
 
 
 class Supervisor:
-    def __init__(self, plan: NetworkPlan, *, log_dir: Path | None = None) -> None:
+    def __init__(
+        self, plan: NetworkPlan, *, log_dir: Path | None = None, fresh: bool = False
+    ) -> None:
         self.plan = plan
+        self.fresh = fresh  # start from empty databases
+        self.databases: dict[str, list[str]] = {"created": [], "reused": []}
         self.log_dir = log_dir or plan.var_dir / "logs"
         self.broker: EmbeddedBroker | None = None
         self.bootstrap = os.environ.get("EHUB_KAFKA_BOOTSTRAP") or None
@@ -251,11 +450,23 @@ class Supervisor:
     def start(self, ready_timeout: float = 180.0) -> None:
         self.plan.var_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._prepare_databases()
         if not self.bootstrap:
             self.broker = EmbeddedBroker(log_path=self.log_dir / "broker.log").start()
             self.bootstrap = self.broker.bootstrap
         for hub in self.plan.hubs:
-            ring, _ = init_hub(self._gateway_settings(hub))
+            settings = self._gateway_settings(hub)
+            ring, created = init_hub(settings)
+            gateway_db = self.plan.of_hub(hub)["gateway"].database
+            if created and gateway_db in self.databases["reused"]:
+                # The peers in the databases pin the hub's old key (and keep a key id's
+                # first key): federation would fail on the new key's signatures.
+                raise RuntimeError(
+                    f"{hub}'s database {gateway_db} is reused, but its signing key was just "
+                    f"created in {settings.resolved_keys_dir}: the peers recorded there pin "
+                    "the old key. Use the var dir of the network that made the databases, "
+                    "or --fresh."
+                )
             self.fingerprints[hub] = ring.active_key().fingerprint
         for svc in self.plan.services:
             self.children.append(Child(svc, self._spawn(svc), time.monotonic()))
@@ -263,6 +474,27 @@ class Supervisor:
         self._peer_hubs()
         self.demo = seed_demo(self.plan, self.internal_token)
         self.write_manifest()
+
+    def _prepare_databases(self) -> None:
+        """Postgres: create the missing databases (refused if another network uses
+        them). ``fresh``: drop them first, or delete the SQLite files."""
+        names = [s.database for s in self.plan.services]
+        if self.plan.postgres is not None:
+            created, reused = self.plan.postgres.prepare(names, fresh=self.fresh)
+            self.databases = {"created": created, "reused": reused}
+            return
+        if self.plan.database_info()["backend"] != "sqlite":  # EHUB_DATABASE_URL's
+            if self.fresh:
+                raise RuntimeError("--fresh drops Postgres databases only with --postgres")
+            return
+        for name in names:
+            if not name or name == ":memory:":
+                continue
+            path = Path(name)
+            if self.fresh:
+                for doomed in (path, Path(f"{name}-wal"), Path(f"{name}-shm")):
+                    doomed.unlink(missing_ok=True)
+            self.databases["reused" if path.exists() else "created"].append(name)
 
     def log_path(self, svc: ServiceProcess) -> Path:
         return self.log_dir / f"{svc.hub.lower()}-{svc.service}.log"
@@ -295,8 +527,13 @@ class Supervisor:
         return proc
 
     def _gateway_settings(self, hub: str) -> GatewaySettings:
+        # The services' own database, whatever the environment says.
         return load_settings(
-            GatewaySettings, hub_id=hub, var_dir=self.plan.var_dir, kafka_bootstrap=self.bootstrap
+            GatewaySettings,
+            hub_id=hub,
+            var_dir=self.plan.var_dir,
+            kafka_bootstrap=self.bootstrap,
+            database_url=self.plan.database_url,
         )
 
     def _peer_hubs(self) -> None:
@@ -358,6 +595,7 @@ class Supervisor:
                 "embedded": self.broker is not None,
                 "pid": self.broker.pid if self.broker else None,
             },
+            "database": self.plan.database_info(),
             "hubs": hubs,
             "demo": self.demo,
         }
