@@ -397,6 +397,50 @@ def test_events_pending_for_a_killed_gateway_flow_once_it_is_restarted(shared: N
     assert "CA gateway died (signal SIGKILL); restart #1 in 0.5 s" in shared.output()
 
 
+def test_a_killed_broker_is_restarted_and_an_order_goes_on_through_it(shared: Network):
+    """The embedded broker dies just after an order is placed: the supervisor starts it
+    again on the same port, empty; what it had acknowledged is published again (the
+    relays' audit), and the order goes on to be shipped by the seller's hub."""
+    manifest = shared.manifest()
+    cn = manifest["hubs"]["CN"]["gateway"]["url"]
+    ca = manifest["hubs"]["CA"]["gateway"]["url"]
+    broker = manifest["broker"]
+    assert broker["embedded"] and broker["restarts"] == 0, broker
+    demo = manifest["demo"]
+    as_market = {"Authorization": f"Bearer {demo['CN']['marketplace_key']}"}
+    as_seller = {"Authorization": f"Bearer {demo['CA']['seller_key']}"}
+    with httpx.Client(timeout=30) as http:
+        r = http.post(
+            f"{cn}/v1/orders",
+            json=_demo_order(manifest),
+            headers={**as_market, "Idempotency-Key": str(uuid.uuid4())},
+        )
+        assert r.status_code == 201, r.text
+        order_id = r.json()["id"]
+        os.kill(broker["pid"], signal.SIGKILL)
+
+        def restarted() -> dict[str, Any] | None:
+            b = shared.manifest()["broker"]
+            return b if b["restarts"] == 1 and b["pid"] != broker["pid"] else None
+
+        now = wait_until(restarted, timeout=60, what="the broker restarted")
+        assert now["bootstrap"] == broker["bootstrap"] and _alive(now["pid"])
+        assert "broker died; restart #1" in shared.output()
+
+        def shipped_at_ca() -> str | None:
+            try:
+                r = http.get(f"{ca}/v1/orders/{order_id}", headers=as_seller)
+            except httpx.HTTPError:
+                return None
+            state = r.json().get("state") if r.status_code == 200 else None
+            return state if state in ("shipped", "in_transit", "delivered") else None
+
+        try:
+            wait_until(shipped_at_ca, timeout=150, interval=0.5, what=f"{order_id} shipped")
+        except AssertionError:
+            raise AssertionError(shared.logs(order_id) + "\n" + shared.output()) from None
+
+
 def test_sigterm_during_a_restart_back_off_stops_everything(shared: Network):
     manifest = shared.manifest()
     pids = [svc["pid"] for hub in manifest["hubs"].values() for svc in hub.values()]

@@ -265,3 +265,34 @@ async def test_relay_publishes_again_what_a_restarted_broker_lost(
         await bus.stop()
         await db.dispose()
         broker.stop()
+
+
+async def test_a_row_the_broker_refuses_for_good_is_set_aside_and_the_rest_flows(
+    database_url, broker
+):
+    """One event too large for the broker (2 MB; its limit is 1 MB) used to stop the
+    relay in id order for good. It is dead-lettered with its reason, and the 1,000
+    events behind it go out in the same pass."""
+    db = await migrated(database_url)
+    bus = KafkaBus(broker.bootstrap)
+    topic = topic_name()
+    try:
+        async with db.transaction() as s:
+            bad = await enqueue(s, topic=topic, event_type="Huge", payload=b"x" * 2_000_000)
+            good = [
+                await enqueue(s, topic=topic, event_type="Test", payload={"n": n}, key="k")
+                for n in range(1000)
+            ]
+        relay = OutboxRelay(db, bus)
+        assert await relay.publish_pending() == 1000
+        assert await relay.pending_count() == 0
+        async with db.sessionmaker() as s:
+            row = (await s.scalars(select(OutboxRecord).where(OutboxRecord.event_id == bad))).one()
+        assert row.dead_at is not None and row.sent_at is not None
+        assert "MessageSizeTooLarge" in (row.last_error or ""), row.last_error
+        records = await read_topic(broker.bootstrap, topic, expect=1000)
+        assert [dict(r.headers)["event_id"].decode() for r in records] == good
+        assert await relay.publish_pending() == 0  # set aside: never tried again
+    finally:
+        await bus.stop()
+        await db.dispose()

@@ -86,7 +86,7 @@ async def test_0004_adds_owners_to_existing_rows_downgrades_and_upgrades_again(d
                     "CURRENT_TIMESTAMP)"
                 )
             )
-        await upgrade(db, "ehub_catalog.migrations")
+        await upgrade(db, "ehub_catalog.migrations", "0004")
         assert await current_revision(db) == "0004"
         async with db.engine.connect() as conn:
             for table in ("sellers", "products"):
@@ -101,7 +101,7 @@ async def test_0004_adds_owners_to_existing_rows_downgrades_and_upgrades_again(d
         assert "owner" not in columns
         async with db.engine.connect() as conn:
             assert (await conn.execute(sa.text("SELECT id FROM products"))).scalar() == "prd_old"
-        await upgrade(db, "ehub_catalog.migrations")
+        await upgrade(db, "ehub_catalog.migrations", "0004")
         assert await current_revision(db) == "0004"
     finally:
         await db.dispose()

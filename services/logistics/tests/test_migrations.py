@@ -12,7 +12,7 @@ from alembic.config import Config
 from ehub_core.db import Database
 from ehub_core.migrations import current_revision, upgrade
 
-HEAD = "0005"
+HEAD = "0006"
 TABLES = {"logistics_shipments", "logistics_tracking_events"}
 
 

@@ -41,7 +41,7 @@ from sqlalchemy.exc import ArgumentError
 
 from ehub_cli.federation import init_hub, with_db
 from ehub_cli.services import SERVICES
-from ehub_core.broker import EmbeddedBroker, _die_with_parent, free_port
+from ehub_core.broker import BrokerError, EmbeddedBroker, _die_with_parent, free_port
 from ehub_core.db import Database
 from ehub_core.settings import CoreSettings, load_settings
 from ehub_gateway.federation.trust import add_peer
@@ -439,6 +439,7 @@ class Supervisor:
         self.databases: dict[str, list[str]] = {"created": [], "reused": []}
         self.log_dir = log_dir or plan.var_dir / "logs"
         self.broker: EmbeddedBroker | None = None
+        self.broker_restarts = 0
         self.bootstrap = os.environ.get("EHUB_KAFKA_BOOTSTRAP") or None
         self.children: list[Child] = []
         self._stopping = False
@@ -594,6 +595,7 @@ class Supervisor:
                 "bootstrap": self.bootstrap,
                 "embedded": self.broker is not None,
                 "pid": self.broker.pid if self.broker else None,
+                "restarts": self.broker_restarts,
             },
             "database": self.plan.database_info(),
             "hubs": hubs,
@@ -625,7 +627,7 @@ class Supervisor:
 
     def supervise(self, now: float | None = None) -> None:
         """One round: schedule the restart of every newly dead child, start those due."""
-        changed = False
+        changed = self._supervise_broker()
         now = time.monotonic() if now is None else now
         for c in self.children:
             if self._stopping or self._signalled is not None:
@@ -660,6 +662,27 @@ class Supervisor:
                 changed = True
         if changed:
             self.write_manifest()
+
+    def _supervise_broker(self) -> bool:
+        """An embedded broker that died is started again on the same port, so the
+        services reconnect by themselves. It comes back empty (memory storage): the
+        relays find that out and publish again what it had acknowledged
+        (docs/architecture.md, "The embedded broker")."""
+        broker = self.broker
+        if broker is None or broker.alive or self._stopping or self._signalled is not None:
+            return False
+        print(
+            f"broker died; restart #{self.broker_restarts + 1} on {broker.bootstrap} "
+            "(empty: it kept everything in memory)",
+            flush=True,
+        )
+        try:
+            broker.restart()
+        except (OSError, BrokerError) as exc:
+            print(f"broker could not be restarted ({exc}); next try in a moment", flush=True)
+            return False
+        self.broker_restarts += 1
+        return True
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._stopping:

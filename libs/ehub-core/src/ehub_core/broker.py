@@ -73,6 +73,15 @@ class EmbeddedBroker:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def restart(self, timeout: float = 20.0) -> EmbeddedBroker:
+        """Start again on the same port (after a crash): empty, as the memory storage is."""
+        self.stop()
+        return self.start(timeout)
+
     def start(self, timeout: float = 20.0) -> EmbeddedBroker:
         url = f"tcp://{self.host}:{self.port}"
         cmd = [

@@ -18,7 +18,16 @@ from typing import Any, NamedTuple, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError, OffsetOutOfRangeError
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidTopicError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    OffsetOutOfRangeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    UnsupportedForMessageFormatError,
+)
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
@@ -70,11 +79,27 @@ class BusUnavailable(RuntimeError):
     """The broker could not be reached; the caller retries later."""
 
 
+# What no retry can fix: the message itself is refused (too large, an invalid topic
+# name, a record the broker cannot read). The outbox relay dead-letters such a row.
+REFUSED_FOR_GOOD = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    RecordListTooLargeError,
+    InvalidTopicError,
+    CorruptRecordException,
+    UnsupportedForMessageFormatError,
+)
+
+
 class EventBus(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
-    async def publish(self, messages: Sequence[Message]) -> None:
-        """Send all messages and wait until the broker acknowledged each (acks=all)."""
+    async def publish(self, messages: Sequence[Message]) -> dict[int, str]:
+        """Send all messages and wait until the broker acknowledged each (acks=all).
+
+        Returns the messages refused for good (index -> reason), which no retry would
+        get through; every other message was acknowledged. Raises
+        :class:`BusUnavailable` if any could not be sent for a reason that may pass."""
 
     async def ping(self) -> None:
         """Raise :class:`BusUnavailable` if the broker cannot be reached."""
@@ -136,37 +161,50 @@ class KafkaBus:
         if auditor is not None:
             await auditor.stop()
 
-    async def publish(self, messages: Sequence[Message]) -> None:
+    async def publish(self, messages: Sequence[Message]) -> dict[int, str]:
         if self._producer is None:
             await self.start()
         producer = self._producer
         assert producer is not None
         # Offsets acknowledged before this publish began: the broker gives ours later ones.
         before = dict(self._acked_max)
+        refused: dict[int, str] = {}
         try:
-            futures = []
-            for m in messages:
+            futures: list[tuple[int, asyncio.Future[Any]]] = []
+            for i, m in enumerate(messages):
                 # Send inside the trace the event was recorded in (its stored
                 # traceparent), so the producer span and any header the Kafka
                 # instrumentation adds continue that trace, not the relay's.
                 token = _attach_trace(m.headers)
                 try:
-                    futures.append(
-                        await producer.send(
-                            m.topic,
-                            m.value,
-                            key=m.key,
-                            headers=list(m.headers),
-                            partition=m.partition,
-                        )
+                    sent = await producer.send(
+                        m.topic,
+                        m.value,
+                        key=m.key,
+                        headers=list(m.headers),
+                        partition=m.partition,
                     )
+                    futures.append((i, sent))
+                except REFUSED_FOR_GOOD as exc:
+                    refused[i] = f"{type(exc).__name__}: {exc}"
                 finally:
                     if token is not None:
                         otel_context.detach(token)
-            acks = await asyncio.gather(*futures)
+            results = await asyncio.gather(*(f for _, f in futures), return_exceptions=True)
         except KafkaError as exc:
             raise BusUnavailable(f"publish failed: {exc!r}") from exc
+        acks = []
+        for (i, _), result in zip(futures, results, strict=True):
+            if isinstance(result, REFUSED_FOR_GOOD):
+                refused[i] = f"{type(result).__name__}: {result}"
+            elif isinstance(result, KafkaError):
+                raise BusUnavailable(f"publish failed: {result!r}") from result
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                acks.append(result)
         self._note_acks(acks, before)
+        return refused
 
     def _note_acks(self, acks: Sequence[Any], before: dict[tuple[str, int], int]) -> None:
         low: dict[tuple[str, int], int] = {}

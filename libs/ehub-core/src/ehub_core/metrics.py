@@ -21,6 +21,11 @@ OUTBOX_REPLAYED = Counter(
     "Outbox events published again because the broker lost them",
     ["service"],
 )
+OUTBOX_DEAD = Counter(
+    "ehub_outbox_dead_lettered_total",
+    "Outbox events the broker refused for good (too large, invalid topic), set aside",
+    ["service"],
+)
 INBOX_DUPLICATES = Counter(
     "ehub_inbox_duplicates_total", "Redelivered events skipped by the inbox", ["consumer"]
 )

@@ -18,6 +18,18 @@ from sqlalchemy.engine import Connection
 from ehub_core.db import Database
 
 
+def add_outbox_dead_letters() -> None:
+    """Core, second step: ``ehub_outbox.dead_at`` (rows the broker refused for good).
+    Every service calls it from one revision of its own."""
+    with op.batch_alter_table("ehub_outbox") as batch:
+        batch.add_column(sa.Column("dead_at", sa.DateTime(timezone=True), nullable=True))
+
+
+def drop_outbox_dead_letters() -> None:
+    with op.batch_alter_table("ehub_outbox") as batch:
+        batch.drop_column("dead_at")
+
+
 def create_core_tables() -> None:
     """Create the core tables; call from a service's first revision."""
     op.create_table(

@@ -32,6 +32,8 @@ class OutboxRecord(CoreBase):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Set when the broker refused the row for good: it is out of the relay's way.
+    dead_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class InboxRecord(CoreBase):

@@ -128,24 +128,26 @@ class OutboxRelay:
         """
         total = 0
         after: str | None = None
-        inflight: tuple[list[str], asyncio.Task[None]] | None = None
+        inflight: tuple[list[str], asyncio.Task[dict[int, str]]] | None = None
         try:
             while True:
                 rows = await self._fetch(after)
-                nxt: tuple[list[str], asyncio.Task[None]] | None = None
+                nxt: tuple[list[str], asyncio.Task[dict[int, str]]] | None = None
                 if inflight is not None:
                     ids, task = inflight
                     inflight = None
                     try:
-                        await task
+                        refused = await task
                     except BusUnavailable as exc:
                         await self._record_failure(ids, str(exc))
                         raise
                     if rows:
                         nxt = self._start(rows)
-                    await self._mark_sent_ids(ids)
-                    total += len(ids)
-                    metrics.OUTBOX_PUBLISHED.labels(self.service).inc(len(ids))
+                    dead = {ids[i]: reason for i, reason in refused.items()}
+                    sent = [i for i in ids if i not in dead]
+                    await self._mark_sent_ids(sent, dead)
+                    total += len(sent)
+                    metrics.OUTBOX_PUBLISHED.labels(self.service).inc(len(sent))
                 elif rows:
                     nxt = self._start(rows)
                 if nxt is None:
@@ -157,7 +159,7 @@ class OutboxRelay:
                 inflight[1].cancel()
                 await asyncio.gather(inflight[1], return_exceptions=True)
 
-    def _start(self, rows: list[Any]) -> tuple[list[str], asyncio.Task[None]]:
+    def _start(self, rows: list[Any]) -> tuple[list[str], asyncio.Task[dict[int, str]]]:
         messages = [to_message(r) for r in rows]
         return [r.id for r in rows], asyncio.create_task(self.bus.publish(messages))
 
@@ -183,9 +185,35 @@ class OutboxRelay:
                 .values(attempts=OutboxRecord.attempts + 1, last_error=error[:2000])
             )
 
-    async def _mark_sent_ids(self, ids: list[str]) -> None:
+    async def _mark_sent_ids(self, ids: list[str], dead: Mapping[str, str] | None = None) -> None:
         async with self.db.transaction() as session:
-            await self._mark_sent(session, ids)
+            if ids:
+                await self._mark_sent(session, ids)
+            if dead:
+                await self._dead_letter(session, dead)
+
+    async def _dead_letter(self, session: AsyncSession, dead: Mapping[str, str]) -> None:
+        """Rows the broker refused for good (too large, an invalid topic): out of the way
+        of the rows behind them, kept with the reason for an operator to look at
+        (``dead_at`` set, never published again, not even by a replay)."""
+        now = datetime.now(UTC)
+        for row_id, reason in dead.items():
+            await session.execute(
+                update(OutboxRecord)
+                .where(OutboxRecord.id == row_id)
+                .values(
+                    sent_at=now,
+                    dead_at=now,
+                    attempts=OutboxRecord.attempts + 1,
+                    last_error=reason[:2000],
+                )
+            )
+        metrics.OUTBOX_DEAD.labels(self.service).inc(len(dead))
+        log.error(
+            "outbox relay: the broker refused %d row(s) for good; dead-lettered: %s",
+            len(dead),
+            "; ".join(f"{k}: {v[:200]}" for k, v in dead.items()),
+        )
 
     async def _mark_sent(self, session: AsyncSession, ids: list[str]) -> None:
         await session.execute(
@@ -212,6 +240,7 @@ class OutboxRelay:
                 .where(
                     OutboxRecord.topic.in_(sorted(lost)),
                     OutboxRecord.sent_at.is_not(None),
+                    OutboxRecord.dead_at.is_(None),
                     OutboxRecord.sent_at >= since,
                 )
                 .values(sent_at=None)
