@@ -130,7 +130,6 @@ class KafkaBus:
     _last_low: dict[tuple[str, int], int] = field(default_factory=dict, init=False, repr=False)
     _acked_max: dict[tuple[str, int], int] = field(default_factory=dict, init=False, repr=False)
     _lost: set[str] = field(default_factory=set, init=False, repr=False)
-    _auditor: AIOKafkaConsumer | None = field(default=None, init=False, repr=False)
 
     async def start(self) -> None:
         async with self._lock:
@@ -155,11 +154,8 @@ class KafkaBus:
     async def stop(self) -> None:
         async with self._lock:
             producer, self._producer = self._producer, None
-            auditor, self._auditor = self._auditor, None
         if producer is not None:
             await producer.stop()
-        if auditor is not None:
-            await auditor.stop()
 
     async def publish(self, messages: Sequence[Message]) -> dict[int, str]:
         if self._producer is None:
@@ -241,34 +237,36 @@ class KafkaBus:
             return lost
         marks = dict(self._last_low)
         partitions = [TopicPartition(t, p) for t, p in marks]
+        # A fresh consumer each time: a high watermark it reports comes from this fetch.
+        auditor = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            client_id=f"{self.client_id}-audit",
+            enable_auto_commit=False,
+            auto_offset_reset="none",
+            max_partition_fetch_bytes=4096,
+            request_timeout_ms=self.request_timeout_ms,
+        )
         try:
-            if self._auditor is None:
-                auditor = AIOKafkaConsumer(
-                    bootstrap_servers=self.bootstrap,
-                    client_id=f"{self.client_id}-audit",
-                    enable_auto_commit=False,
-                    auto_offset_reset="none",
-                    max_partition_fetch_bytes=4096,
-                    request_timeout_ms=self.request_timeout_ms,
-                )
-                await auditor.start()
-                self._auditor = auditor
-            auditor = self._auditor
+            await auditor.start()
             auditor.assign(partitions)
             for tp in partitions:
-                auditor.seek(tp, marks[(tp.topic, tp.partition)])
-            try:
-                await auditor.getmany(timeout_ms=1000, max_records=1)
-            except OffsetOutOfRangeError as exc:
-                gone = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
-                lost.update(tp.topic for tp in gone)
-            for tp in partitions:
+                mark = marks[(tp.topic, tp.partition)]
+                auditor.seek(tp, mark)
+                try:
+                    got = await auditor.getmany(tp, timeout_ms=1000, max_records=1)
+                except OffsetOutOfRangeError:
+                    lost.add(tp.topic)
+                    continue
+                if got.get(tp):
+                    continue  # a record at or after our mark: the log is there
                 high = auditor.highwater(tp)
-                if high is not None and high <= marks[(tp.topic, tp.partition)]:
+                if high is not None and high <= mark:
                     lost.add(tp.topic)
         except (KafkaError, OSError, TimeoutError) as exc:
             log.debug("broker audit skipped: %r", exc)
             return lost
+        finally:
+            await auditor.stop()
         for key, mark in marks.items():
             if key[0] in lost:
                 log.warning(
@@ -311,9 +309,13 @@ class KafkaSubscription:
     client_id: str = "ehub"
     retry_delay: float = 1.0
     truncation_check_interval: float = 2.0
+    replaced_check_interval: float = 5.0
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
     _consumer: AIOKafkaConsumer | None = field(default=None, init=False, repr=False)
     _rewound: dict[Any, int] = field(default_factory=dict, init=False, repr=False)
+    # The last record handled per partition: (offset, event id), to tell a log that was
+    # replaced (a broker that lost its log and was written again) from the one we read.
+    _last: dict[Any, tuple[int, str | None]] = field(default_factory=dict, init=False, repr=False)
 
     async def run(self) -> None:
         while not self._stopping.is_set():
@@ -337,7 +339,7 @@ class KafkaSubscription:
         )
         self._consumer = consumer
         await consumer.start()
-        idle_since = time.monotonic()
+        idle_since = checked_at = time.monotonic()
         try:
             while not self._stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=200, max_records=500)
@@ -346,7 +348,13 @@ class KafkaSubscription:
                 elif time.monotonic() - idle_since > self.truncation_check_interval:
                     idle_since = time.monotonic()
                     await self._rewind_if_truncated(consumer)
-                for records in batches.values():
+                rewound: set[tuple[str, int]] = set()
+                if time.monotonic() - checked_at > self.replaced_check_interval:
+                    checked_at = time.monotonic()
+                    rewound = await self._rewind_if_replaced(consumer)
+                for tp, records in batches.items():
+                    if (tp.topic, tp.partition) in rewound:
+                        continue  # fetched from the replaced log: read again from 0
                     for rec in records:
                         message = Message(
                             topic=rec.topic,
@@ -358,11 +366,72 @@ class KafkaSubscription:
                         )
                         with self._processing(message):
                             await self.handler(message)
+                        self._last[(rec.topic, rec.partition)] = (
+                            rec.offset,
+                            message.header("event_id"),
+                        )
                 if batches:
                     await consumer.commit()
         finally:
             self._consumer = None
             await consumer.stop()
+
+    async def _rewind_if_replaced(self, consumer: AIOKafkaConsumer) -> set[tuple[str, int]]:
+        """A broker that lost its log (the embedded one, restarted) numbers new records
+        from 0 again; once they pass our position, :meth:`_rewind_if_truncated` sees
+        nothing wrong and everything before our position in the new log would be
+        skipped. So every few seconds, look again at the last record handled on each
+        partition: another event there, or none (the log ends before it), means the log
+        was replaced, and the partition is read again from the beginning (the inbox
+        skips what was handled). Returns the partitions rewound."""
+        assigned = {(tp.topic, tp.partition): tp for tp in consumer.assignment()}
+        marks = {k: v for k, v in self._last.items() if k in assigned}
+        rewound: set[tuple[str, int]] = set()
+        if not marks:
+            return rewound
+        # A fresh consumer each time: a high watermark it reports comes from this fetch.
+        auditor = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            client_id=f"{self.client_id}-audit",
+            enable_auto_commit=False,
+            auto_offset_reset="none",
+            max_partition_fetch_bytes=64 * 1024,
+        )
+        try:
+            await auditor.start()
+            auditor.assign([assigned[k] for k in marks])
+            for key, (offset, event_id) in marks.items():
+                tp = assigned[key]
+                auditor.seek(tp, offset)
+                try:
+                    got = await auditor.getmany(tp, timeout_ms=1000, max_records=1)
+                except OffsetOutOfRangeError:
+                    got, gone = {}, True
+                else:
+                    high = auditor.highwater(tp)
+                    gone = not got.get(tp) and high is not None and high <= offset
+                records = got.get(tp) or []
+                there = next((r for r in records if r.offset == offset), None)
+                other = there is not None and dict(there.headers or ()).get(
+                    "event_id", b""
+                ).decode() != (event_id or "")
+                if gone or other:
+                    log.warning(
+                        "%s: %s[%d] no longer holds the record %d we handled (broker "
+                        "lost its log?); reading it again from the beginning",
+                        self.group_id,
+                        tp.topic,
+                        tp.partition,
+                        offset,
+                    )
+                    del self._last[key]
+                    await consumer.seek_to_beginning(tp)
+                    rewound.add(key)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            log.debug("%s: replaced-log check skipped: %r", self.group_id, exc)
+        finally:
+            await auditor.stop()
+        return rewound
 
     @contextlib.contextmanager
     def _processing(self, message: Message) -> Iterator[None]:
