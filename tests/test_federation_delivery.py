@@ -172,7 +172,7 @@ def test_broker_restart_mid_stream_loses_and_doubles_nothing(net: Net, transport
     # CA's hub-local republishing recovers too: every row of its outbox gets relayed.
     wait_until(
         lambda: net.ca.scalar("SELECT count(*) FROM ehub_outbox WHERE sent_at IS NULL") == 0,
-        timeout=60,
+        timeout=120,  # the relay also publishes again what the restarted broker lost
         what="CA's outbox to drain after the broker restart",
     )
 

@@ -130,6 +130,7 @@ class KafkaBus:
     _last_low: dict[tuple[str, int], int] = field(default_factory=dict, init=False, repr=False)
     _acked_max: dict[tuple[str, int], int] = field(default_factory=dict, init=False, repr=False)
     _lost: set[str] = field(default_factory=set, init=False, repr=False)
+    _suspect: set[tuple[str, int]] = field(default_factory=set, init=False, repr=False)
 
     async def start(self) -> None:
         async with self._lock:
@@ -258,10 +259,17 @@ class KafkaBus:
                     lost.add(tp.topic)
                     continue
                 if got.get(tp):
+                    self._suspect.discard((tp.topic, tp.partition))
                     continue  # a record at or after our mark: the log is there
                 high = auditor.highwater(tp)
                 if high is not None and high <= mark:
-                    lost.add(tp.topic)
+                    # Twice in a row before it counts: one empty fetch is not proof.
+                    key = (tp.topic, tp.partition)
+                    if key in self._suspect:
+                        self._suspect.discard(key)
+                        lost.add(tp.topic)
+                    else:
+                        self._suspect.add(key)
         except (KafkaError, OSError, TimeoutError) as exc:
             log.debug("broker audit skipped: %r", exc)
             return lost
@@ -339,14 +347,14 @@ class KafkaSubscription:
         )
         self._consumer = consumer
         await consumer.start()
-        idle_since = checked_at = time.monotonic()
+        truncation_at = checked_at = time.monotonic()
         try:
             while not self._stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=200, max_records=500)
-                if batches:
-                    idle_since = time.monotonic()
-                elif time.monotonic() - idle_since > self.truncation_check_interval:
-                    idle_since = time.monotonic()
+                # Every few seconds, busy or not: one subscription reads several topics,
+                # and traffic on one must not hide a partition stuck past its log's end.
+                if time.monotonic() - truncation_at > self.truncation_check_interval:
+                    truncation_at = time.monotonic()
                     await self._rewind_if_truncated(consumer)
                 rewound: set[tuple[str, int]] = set()
                 if time.monotonic() - checked_at > self.replaced_check_interval:

@@ -98,7 +98,7 @@ class OutboxRelay:
         poll_interval: float = 0.5,
         max_backoff: float = 10.0,
         audit_interval: float = 5.0,
-        replay_window: float = 900.0,
+        replay_window: float = 120.0,
     ) -> None:
         self.db = db
         self.bus = bus

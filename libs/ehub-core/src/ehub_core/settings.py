@@ -51,7 +51,7 @@ class CoreSettings(BaseSettings):
         "acknowledged to the outbox relay",
     )
     relay_replay_window: float = Field(
-        900.0,
+        120.0,
         ge=0,
         le=7 * 86400,
         description="When the broker lost acknowledged events, the relay publishes again "
