@@ -799,3 +799,59 @@ def test_the_sellers_hub_records_the_buyers_import_decision(net: Net):
             f"{len(lost)} of {len(every)} orders at CA never got CN's import decision: {lost}\n"
             + "\n".join(net.logs(x) for x in lost[:2])
         ) from None
+
+
+# -- a return ----------------------------------------------------------------------------------
+
+
+def test_a_delivered_order_is_returned_restocked_and_refunded(net: Net):
+    p = make_product(net, stock=5, auto_accept=True)
+    body = order_body(p["product_id"], p["seller_id"], quantity=2)
+    placed = place_ok(net, body)
+    order_id = placed["id"]
+    before = allowance(net, body)
+    wait_state(net, SELLER, order_id, "delivered", "cancelled", "rejected")
+    cn = wait_state(net, BUYER, order_id, "delivered", "cancelled", "rejected")
+    assert cn["state"] == "delivered", whats(cn)
+    assert "return" in cn["next"], cn["next"]
+    assert stock(net, p["product_id"]) == 3
+    amount = Decimal(placed["money"]["allowance"]["amount"])
+    confirmed = wait_until(
+        lambda: (a := allowance(net, body))["reserved"] == 0 and a,
+        timeout=FLOW,
+        what="the allowance reservation to be confirmed",
+    )
+    assert confirmed["used"] == amount
+
+    # A return at the seller's hub is not the seller's to ask: 409 naming the state/side.
+    r = net.post(SELLER, f"/v1/orders/{order_id}/returns", order_id, json={"reason": "x"})
+    assert r.status_code in (403, 404, 409), r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+
+    r = net.post(BUYER, f"/v1/orders/{order_id}/returns", json={"reason": "arrived late"})
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "returning"
+    # Asking again while the return is on its way changes nothing.
+    again = net.post(BUYER, f"/v1/orders/{order_id}/returns", json={"reason": "again"})
+    assert again.status_code == 409, again.text
+
+    cn = wait_state(net, BUYER, order_id, "returned")
+    ca = wait_state(net, SELLER, order_id, "returned")
+    assert ("return", BUYER) in whats(cn) and ("ReturnReceived", SELLER) in whats(cn), whats(cn)
+    assert ("ReturnRequested", BUYER) in whats(ca), whats(ca)
+    assert cn["next"] == [] and ca["next"] == []
+
+    # The seller's catalog has the two back; the outbound shipment stays delivered.
+    assert stock(net, p["product_id"]) == 5
+    live = [s for s in shipments(net, order_id) if s["status"] != "cancelled"]
+    assert [s["status"] for s in live] == ["delivered"], live
+
+    # CN customs: the refund claim for the order's duty and taxes, and the allowance back.
+    phases = [(d["phase"], d["country"]) for d in declarations(net, BUYER, order_id)]
+    assert phases.count(("import", BUYER)) == 1 and phases.count(("refund", BUYER)) == 1, phases
+    after = wait_until(
+        lambda: (a := allowance(net, body))["used"] == before["used"] and a,
+        timeout=FLOW,
+        what="the allowance to be given back",
+    )
+    assert after["reserved"] == 0
