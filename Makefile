@@ -1,12 +1,25 @@
-# ehub — one workspace, one lock file (uv.lock), Python 3.11 from the machine.
+# ehub — one workspace, one lock file (uv.lock), Python 3.11, 3.12 or 3.13 from the machine.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 UV_VERSION ?= 0.13.9
 HUBS ?= CN,CA
 PYTEST_ARGS ?=
-# Never download a Python: use the machine's 3.11.
-export UV_PYTHON ?= 3.11
+# `make run PORT_BASE=9100 STATE=var/other`: the first port of each hub's address and the
+# state folder (SQLite files, hub keys, logs, network.json); empty = ehub's defaults.
+PORT_BASE ?=
+STATE ?=
+NETWORK_ARGS := $(if $(PORT_BASE),--base-port $(PORT_BASE)) $(if $(STATE),--var-dir $(STATE))
+STATE_ARGS := $(if $(STATE),--var-dir $(STATE))
+# Never download a Python: use the newest of 3.13, 3.12, 3.11 that runs on this machine
+# (run, not just found: a pyenv shim exists for versions that are not selected).
+PYTHON_VERSIONS := 3.13 3.12 3.11
+ifeq ($(origin UV_PYTHON),undefined)
+UV_PYTHON := $(firstword $(foreach v,$(PYTHON_VERSIONS),$(shell python$(v) -c 'import sys' >/dev/null 2>&1 && echo $(v))))
+endif
+export UV_PYTHON
+# uv itself, when missing, is installed with that Python (a version, or a path in UV_PYTHON).
+BOOTSTRAP_PYTHON := $(if $(findstring /,$(UV_PYTHON)),$(UV_PYTHON),python$(UV_PYTHON))
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON_PREFERENCE := only-system
 
@@ -18,32 +31,39 @@ endif
 .PHONY: help install run status demo test lint format bench proto clean
 
 help:
-	@echo "make run    - install if needed, then a local CN + CA network (HUBS=CN,CA,MY for more)"
-	@echo "make status - readiness of every service of the running network"
+	@echo "make run    - install if needed, then a local CN + CA network (HUBS=CN,CA,MY for more;"
+	@echo "              PORT_BASE=9100 STATE=var/other for other ports and state folder)"
+	@echo "make status - readiness of every service of the running network (STATE=... as for run)"
 	@echo "make demo   - place the lobster order CN <- CA on the running network, print its timeline"
 	@echo "make test   - install if needed, then the whole test suite"
 	@echo "make lint   - ruff + mypy"
 	@echo "make bench  - benchmarks (results in docs/benchmarks.md)"
 	@echo "make proto  - regenerate Python from proto/"
 
-$(CURDIR)/.tools/bin/uv:
-	python3 -m venv $(CURDIR)/.tools
+.PHONY: python
+python:
+	@if [ -z "$(UV_PYTHON)" ]; then \
+	  echo "no Python 3.13, 3.12 or 3.11 runs here (tried python3.13, python3.12, python3.11 on PATH); install one, or set UV_PYTHON" >&2; \
+	  exit 1; fi
+
+$(CURDIR)/.tools/bin/uv: | python
+	$(BOOTSTRAP_PYTHON) -m venv $(CURDIR)/.tools
 	$(CURDIR)/.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
 
-.venv/.installed: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml)
+.venv/.installed: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) | python
 	$(UV) sync --frozen --all-packages
 	@touch $@
 
 install: .venv/.installed
 
 run: install
-	$(UV) run --frozen ehub network up --hubs $(HUBS)
+	$(UV) run --frozen ehub network up --hubs $(HUBS) $(NETWORK_ARGS)
 
 status: install
-	$(UV) run --frozen ehub network status
+	$(UV) run --frozen ehub network status $(STATE_ARGS)
 
 demo: install
-	$(UV) run --frozen python scripts/demo_order.py
+	$(UV) run --frozen python scripts/demo_order.py $(STATE_ARGS)
 
 test: install
 	$(UV) run --frozen pytest $(PYTEST_ARGS)

@@ -21,385 +21,55 @@ on them) is refused, and ``--fresh`` starts from empty databases.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
-import re
 import secrets
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
 
 from ehub_cli.federation import init_hub, with_db
-from ehub_cli.services import SERVICES
-from ehub_core.broker import BrokerError, EmbeddedBroker, _die_with_parent, free_port
+from ehub_cli.network_demo import DEMO_SELLERS, seed_demo
+from ehub_cli.network_plan import (
+    NetworkPlan,
+    ServiceProcess,
+    service_env,
+    unavailable_addresses,
+)
+from ehub_cli.network_postgres import DEFAULT_DB_PREFIX, PostgresServer
+from ehub_cli.network_status import ServiceStatus, status
+from ehub_core.broker import BrokerError, EmbeddedBroker, _die_with_parent
 from ehub_core.db import Database
-from ehub_core.settings import CoreSettings, load_settings
+from ehub_core.settings import load_settings
 from ehub_gateway.federation.trust import add_peer
 from ehub_gateway.settings import GatewaySettings
+
+__all__ = [  # the network's parts, importable from here as before the split
+    "DEFAULT_DB_PREFIX",
+    "DEMO_SELLERS",
+    "NetworkPlan",
+    "PostgresServer",
+    "ServiceProcess",
+    "ServiceStatus",
+    "Supervisor",
+    "seed_demo",
+    "service_env",
+    "status",
+    "unavailable_addresses",
+]
 
 # Restart back-off: the first restart waits RESTART_DELAY_MIN, each quick death doubles
 # the wait up to RESTART_DELAY_MAX; a process that lived RESTART_RESET_AFTER resets it.
 RESTART_DELAY_MIN = 0.5
 RESTART_DELAY_MAX = 10.0
 RESTART_RESET_AFTER = 60.0
-
-
-DEFAULT_DB_PREFIX = "ehub"
-_DB_PREFIX_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-_DB_SLOT = "EHUBDATABASENAME"  # stands for the database name while a URL is rendered
-
-
-@dataclass(frozen=True)
-class PostgresServer:
-    """The Postgres server a network keeps its databases on, from an admin URL such as
-    ``postgresql://postgres@127.0.0.1:5432/postgres`` (what ``scripts/pg-throwaway``
-    prints): a role that may create databases, and a database to connect to meanwhile.
-
-    Each hub's service gets the database ``<prefix>_<hub>_<service>`` (lower case).
-    """
-
-    admin: URL
-    prefix: str = DEFAULT_DB_PREFIX
-
-    @classmethod
-    def parse(cls, admin_url: str, prefix: str = DEFAULT_DB_PREFIX) -> PostgresServer:
-        """Raise ValueError, with the reason, for anything but a Postgres URL."""
-        try:
-            url = make_url(admin_url.strip())
-        except ArgumentError:
-            raise ValueError(
-                "expected a URL such as postgresql://postgres@127.0.0.1:5432/postgres"
-            ) from None
-        if url.drivername not in ("postgresql", "postgres", "postgresql+asyncpg"):
-            raise ValueError(f"must be a postgresql:// URL (got {url.drivername}://...)")
-        if not _DB_PREFIX_RE.match(prefix):
-            raise ValueError(
-                f"database prefix must be a lower-case letter, then up to 39 of a-z, 0-9, _"
-                f" (got {prefix!r})"
-            )
-        return cls(url.set(drivername="postgresql", database=url.database or "postgres"), prefix)
-
-    @property
-    def server(self) -> str:
-        return f"{self.admin.host or 'localhost'}:{self.admin.port or 5432}"
-
-    def database(self, hub: str, service: str) -> str:
-        return f"{self.prefix}_{hub.lower()}_{service}"
-
-    def url_template(self, *, hide_password: bool = False) -> str:
-        """``EHUB_DATABASE_URL`` for every service: ``postgresql+asyncpg://.../
-        <prefix>_{hub}_{service}``, which each process's settings fill in."""
-        rendered = self.admin.set(drivername="postgresql+asyncpg", database=_DB_SLOT)
-        text = rendered.render_as_string(hide_password=hide_password)
-        text = text.replace("{", "{{").replace("}", "}}")  # literal braces survive format()
-        return text.replace(_DB_SLOT, f"{self.prefix}_{{hub}}_{{service}}")
-
-    def service_url(self, hub: str, service: str) -> str:
-        """The database URL ``hub``'s ``service`` ends up with (as its settings fill in
-        the template)."""
-        return self.url_template().format(hub=hub.lower(), service=service)
-
-    async def _connect(self) -> Any:
-        import asyncpg
-
-        try:
-            return await asyncpg.connect(
-                self.admin.render_as_string(hide_password=False), timeout=15
-            )
-        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-            raise RuntimeError(f"cannot connect to Postgres at {self.server}: {exc}") from None
-
-    def prepare(self, names: list[str], *, fresh: bool = False) -> tuple[list[str], list[str]]:
-        """Create the databases that are missing (all of them, dropped first, with
-        ``fresh``); return (created, reused). Refuse (RuntimeError) if any of them has a
-        connection: another network runs on them."""
-
-        async def run() -> tuple[list[str], list[str]]:
-            import asyncpg
-
-            conn = await self._connect()
-            try:
-                busy = await conn.fetch(
-                    "SELECT datname, count(*) AS n FROM pg_stat_activity "
-                    "WHERE datname = ANY($1::text[]) GROUP BY datname ORDER BY datname",
-                    names,
-                )
-                if busy:
-                    used = ", ".join(f"{r['datname']} {r['n']}" for r in busy)
-                    raise RuntimeError(
-                        f"the Postgres databases on {self.server} are in use (connections: "
-                        f"{used}): another network runs on them; stop it, or name other "
-                        "databases with --db-prefix"
-                    )
-                rows = await conn.fetch(
-                    "SELECT datname FROM pg_database WHERE datname = ANY($1::text[])", names
-                )
-                existing = {r["datname"] for r in rows}
-                if fresh:
-                    for name in sorted(existing):
-                        await conn.execute(f'DROP DATABASE "{name}"')
-                    existing = set()
-                created, reused = [], []
-                for name in names:
-                    if name in existing:
-                        reused.append(name)
-                        continue
-                    try:
-                        await conn.execute(f'CREATE DATABASE "{name}"')
-                    except asyncpg.DuplicateDatabaseError:  # created meanwhile
-                        reused.append(name)
-                        continue
-                    created.append(name)
-                return created, reused
-            except asyncpg.PostgresError as exc:
-                raise RuntimeError(f"Postgres at {self.server}: {exc}") from None
-            finally:
-                await conn.close()
-
-        return asyncio.run(run())
-
-    def drop(self, names: list[str]) -> None:
-        """Drop the databases (gone already is fine), closing what still uses them."""
-
-        async def run() -> None:
-            conn = await self._connect()
-            try:
-                for name in names:
-                    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await conn.close()
-
-        asyncio.run(run())
-
-
-@dataclass
-class ServiceProcess:
-    hub: str
-    service: str
-    host: str
-    port: int
-    pid: int | None = None
-    restarts: int = 0
-    state: str = "running"  # running | restarting
-    database: str = ""  # the SQLite file or the Postgres database's name (no credentials)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-
-@dataclass
-class NetworkPlan:
-    hubs: list[str]
-    var_dir: Path
-    base_port: int = 8000
-    services: list[ServiceProcess] = field(default_factory=list)
-    postgres: PostgresServer | None = None  # None: EHUB_DATABASE_URL or the SQLite default
-
-    @classmethod
-    def make(
-        cls,
-        hubs: list[str],
-        var_dir: Path,
-        base_port: int = 8000,
-        postgres: PostgresServer | None = None,
-    ) -> NetworkPlan:
-        plan = cls(hubs=hubs, var_dir=var_dir, base_port=base_port, postgres=postgres)
-        for i, hub in enumerate(hubs):
-            host = f"127.0.0.{2 + i}"
-            for spec in SERVICES.values():
-                port = free_port(host) if base_port == 0 else base_port + spec.port_offset
-                svc = ServiceProcess(hub, spec.name, host, port)
-                svc.database = plan.database_name(hub, spec.name)
-                plan.services.append(svc)
-        return plan
-
-    def of_hub(self, hub: str) -> dict[str, ServiceProcess]:
-        return {s.service: s for s in self.services if s.hub == hub}
-
-    @property
-    def database_url(self) -> str:
-        """The ``EHUB_DATABASE_URL`` template every service of the network gets."""
-        if self.postgres is not None:
-            return self.postgres.url_template()
-        default = CoreSettings.model_fields["database_url"].default
-        return os.environ.get("EHUB_DATABASE_URL") or str(default)
-
-    def resolved_database_url(self, hub: str, service: str) -> str:
-        """What CoreSettings.resolved_database_url makes of the template."""
-        return self.database_url.format(hub=hub.lower(), service=service, var_dir=self.var_dir)
-
-    def database_name(self, hub: str, service: str) -> str:
-        """The SQLite file or the Postgres database of ``hub``'s ``service`` ("" for a
-        URL the services will refuse, naming the variable, when they start)."""
-        try:
-            return make_url(self.resolved_database_url(hub, service)).database or ""
-        except (ArgumentError, KeyError, IndexError, ValueError):
-            return ""
-
-    def database_info(self) -> dict[str, Any]:
-        """Where the databases are, for the manifest and the banner (never a password)."""
-        if self.postgres is not None:
-            return {
-                "backend": "postgresql",
-                "server": self.postgres.server,
-                "url": self.postgres.url_template(hide_password=True),
-            }
-        # {hub} and {service} as <hub> and <service>: readable, and still a URL.
-        pattern = self.database_url.replace("{hub}", "<hub>").replace("{service}", "<service>")
-        try:
-            url = make_url(pattern.format(var_dir=self.var_dir))
-        except (ArgumentError, KeyError, IndexError, ValueError):
-            return {"backend": "unknown"}  # the services refuse it when they start
-        if url.get_backend_name() == "sqlite":
-            return {"backend": "sqlite", "files": url.database}
-        return {
-            "backend": url.get_backend_name(),
-            "server": f"{url.host or 'localhost'}:{url.port or 5432}",
-            "url": url.render_as_string(hide_password=True),
-        }
-
-
-def service_env(
-    plan: NetworkPlan, svc: ServiceProcess, bootstrap: str | None, internal_token: str
-) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("EHUB_NETWORK_POSTGRES", None)  # the admin credential stays with the supervisor
-    env["EHUB_INTERNAL_TOKEN"] = internal_token
-    env["EHUB_HUB_ID"] = svc.hub
-    env["EHUB_VAR_DIR"] = str(plan.var_dir)
-    if plan.postgres is not None:
-        env["EHUB_DATABASE_URL"] = plan.postgres.url_template()
-    if bootstrap:
-        env["EHUB_KAFKA_BOOTSTRAP"] = bootstrap
-    siblings = plan.of_hub(svc.hub)
-    if svc.service == "gateway":
-        env["EHUB_PUBLIC_URL"] = svc.url
-        for name in ("catalog", "customs", "logistics"):
-            env[f"EHUB_{name.upper()}_URL"] = siblings[name].url
-    if svc.service == "logistics":
-        # A local network has no real carriers: the simulators move every parcel.
-        env.setdefault("EHUB_CARRIER_SIMULATION", "1")
-    return env
-
-
-# One believable seller per hub, with a product, so an order can be placed at once.
-DEMO_SELLERS: dict[str, dict[str, Any]] = {
-    "CA": {
-        "seller": {
-            "name": "Atlantic Lobster Co.",
-            "ship_from": {
-                "name": "Atlantic Lobster Co.",
-                "street": ["1 Lower Water St"],
-                "city": "Halifax",
-                "state": "NS",
-                "postal_code": "B3J 1R7",
-                "country": "CA",
-                "phone": "+1 902 555 0100",
-            },
-        },
-        "product": {
-            "title": "Live Atlantic lobster, 1 lb",
-            "hs_code": "030632",
-            "price": "45.00",
-            "currency": "CAD",
-            "weight_kg": "0.900",
-        },
-    },
-    "CN": {
-        "seller": {
-            "name": "Hangzhou Silk Works",
-            "ship_from": {
-                "name": "Hangzhou Silk Works",
-                "street": ["18 Wulin Road"],
-                "city": "Hangzhou",
-                "postal_code": "310006",
-                "country": "CN",
-                "phone": "+86 571 5555 0100",
-            },
-        },
-        "product": {
-            "title": "Silk scarf, 90 x 90 cm",
-            "hs_code": "621410",
-            "price": "180.00",
-            "currency": "CNY",
-            "weight_kg": "0.100",
-        },
-    },
-}
-
-
-def _partner(client: httpx.Client, gateway: str, token: str, name: str, role: str) -> Any:
-    """A partner of the hub (gateway operator API) and its first API key."""
-    r = client.post(
-        f"{gateway}/operator/v1/partners",
-        json={"name": name, "role": role},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    r.raise_for_status()
-    return r.json()
-
-
-def seed_demo(plan: NetworkPlan, internal_token: str) -> dict[str, Any]:
-    """Create each hub's demo partners (a seller and a marketplace, with their API keys)
-    and the demo seller (auto-accepting its orders, owned by the seller partner) with
-    one product."""
-    demo: dict[str, Any] = {}
-    operator = {"Authorization": f"Bearer {internal_token}"}
-    with httpx.Client(timeout=10.0) as client:
-        for hub in plan.hubs:
-            spec = DEMO_SELLERS.get(hub)
-            if spec is None:
-                continue
-            services = plan.of_hub(hub)
-            gateway, catalog = services["gateway"].url, services["catalog"].url
-            owner = _partner(client, gateway, internal_token, spec["seller"]["name"], "seller")
-            market = _partner(
-                client, gateway, internal_token, f"{hub} demo marketplace", "marketplace"
-            )
-            as_seller = {"Authorization": f"Bearer {owner['key']['key']}"}
-            body = {**spec["seller"], "country": hub, "auto_accept": True}
-            # Only the hub's operator says a seller is a verified SME.
-            seller = client.post(
-                f"{catalog}/operator/v1/sellers",
-                json={**body, "owner": owner["partner"]["id"], "sme_verified": True},
-                headers=operator,
-            )
-            if seller.status_code == 404:  # a catalog without the operator API
-                seller = client.post(
-                    f"{gateway}/v1/sellers", json={**body, "sme_verified": True}, headers=as_seller
-                )
-            seller.raise_for_status()
-            seller_id = seller.json()["id"]
-            product = client.post(
-                f"{gateway}/v1/products",
-                json={
-                    **spec["product"],
-                    "seller_id": seller_id,
-                    "origin_country": hub,
-                    "stock": 500,
-                },
-                headers=as_seller,
-            )
-            product.raise_for_status()
-            demo[hub] = {
-                "seller_id": seller_id,
-                "product_id": product.json()["id"],
-                # API keys of the demo partners (this file is the operator's only: 0600)
-                "seller_key": owner["key"]["key"],
-                "marketplace_key": market["key"]["key"],
-            }
-    return demo
 
 
 @dataclass
@@ -447,14 +117,26 @@ class Supervisor:
         self.internal_token = os.environ.get("EHUB_INTERNAL_TOKEN") or secrets.token_urlsafe(24)
         self.fingerprints: dict[str, str] = {}
         self.demo: dict[str, Any] = {}
+        self.started = time.monotonic()  # "ready after N s" counts from here
+
+    def elapsed(self) -> str:
+        return f"{time.monotonic() - self.started:.1f}s"
 
     def start(self, ready_timeout: float = 180.0) -> None:
+        busy = unavailable_addresses(self.plan)
+        if busy:
+            raise RuntimeError(
+                f"cannot listen on {', '.join(busy)}: stop what uses "
+                f"{'it' if len(busy) == 1 else 'them'}, or choose other ports with "
+                "--base-port (make run PORT_BASE=...)"
+            )
         self.plan.var_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._prepare_databases()
         if not self.bootstrap:
             self.broker = EmbeddedBroker(log_path=self.log_dir / "broker.log").start()
             self.bootstrap = self.broker.bootstrap
+            print(f"  ready  broker        {self.bootstrap:<24} {self.elapsed()}", flush=True)
         for hub in self.plan.hubs:
             settings = self._gateway_settings(hub)
             ring, created = init_hub(settings)
@@ -574,7 +256,9 @@ class Supervisor:
                 for url in list(pending):
                     with contextlib.suppress(httpx.HTTPError):
                         if client.get(f"{url}/readyz").status_code == 200:
-                            del pending[url]
+                            svc = pending.pop(url)
+                            name = f"{svc.hub} {svc.service}"
+                            print(f"  ready  {name:<13} {url:<24} {self.elapsed()}", flush=True)
                 if pending:
                     time.sleep(0.2)
         if pending:
@@ -702,38 +386,3 @@ class Supervisor:
             self.broker.stop()
         with contextlib.suppress(FileNotFoundError):
             (self.plan.var_dir / "network.json").unlink()
-
-
-@dataclass
-class ServiceStatus:
-    hub: str
-    service: str
-    url: str
-    readyz: int | str  # the HTTP status, or the error's name
-    pid: int | None
-    restarts: int
-    state: str
-
-
-def status(var_dir: Path) -> tuple[dict[str, Any], list[ServiceStatus]]:
-    manifest = json.loads((var_dir / "network.json").read_text())
-    rows: list[ServiceStatus] = []
-    with httpx.Client(timeout=3.0) as client:
-        for hub, services in manifest["hubs"].items():
-            for name, svc in services.items():
-                try:
-                    code: int | str = client.get(f"{svc['url']}/readyz").status_code
-                except httpx.HTTPError as exc:
-                    code = exc.__class__.__name__
-                rows.append(
-                    ServiceStatus(
-                        hub=hub,
-                        service=name,
-                        url=svc["url"],
-                        readyz=code,
-                        pid=svc.get("pid"),
-                        restarts=int(svc.get("restarts", 0)),
-                        state=str(svc.get("state", "running")),
-                    )
-                )
-    return manifest, rows

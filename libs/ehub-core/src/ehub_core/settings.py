@@ -7,7 +7,6 @@ and exit code 2.
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 from typing import ClassVar, TypeVar
@@ -15,8 +14,9 @@ from typing import ClassVar, TypeVar
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ehub_core.countries import country_code
+
 EXIT_BAD_SETTINGS = 2
-_HUB_RE = re.compile(r"^[A-Z]{2}$")
 
 
 class CoreSettings(BaseSettings):
@@ -108,10 +108,8 @@ class CoreSettings(BaseSettings):
     @field_validator("hub_id")
     @classmethod
     def _hub_is_iso_code(cls, value: str) -> str:
-        value = value.strip().upper()
-        if not _HUB_RE.match(value):
-            raise ValueError("must be an ISO 3166-1 alpha-2 country code such as CN or CA")
-        return value
+        # Checked against ISO 3166-1 (pycountry), not only its shape: XX or ZZ is refused.
+        return country_code(value)
 
     @field_validator("log_level")
     @classmethod

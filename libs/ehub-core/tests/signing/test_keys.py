@@ -126,11 +126,34 @@ def test_key_ring_reloads_from_disk(tmp_path, now):
 
 
 def test_group_readable_key_file_is_refused_on_load(tmp_path, now):
+    """Group read is refused when the file's group is not this process's own (a shared
+    group could read the key), and so is anything readable by others."""
     KeyRing(tmp_path / "keys", "CN").generate(now)
-    (tmp_path / "keys" / "CN_2026-11.pem").chmod(0o640)
+    pem = tmp_path / "keys" / "CN_2026-11.pem"
+    pem.chmod(0o640)
+    other_gid = os.getegid() + 4242
+    if os.geteuid() == 0:
+        os.chown(pem, -1, other_gid)
+        with pytest.raises(KeyFileError, match="chmod 600"):
+            KeyRing(tmp_path / "keys", "CN")
+        os.chown(pem, -1, os.getegid())
+    pem.chmod(0o604)
+    with pytest.raises(KeyFileError, match="chmod 600"):
+        KeyRing(tmp_path / "keys", "CN")
+    pem.chmod(0o660)  # group write: never
     with pytest.raises(KeyFileError, match="chmod 600"):
         KeyRing(tmp_path / "keys", "CN")
     assert KeyRing(tmp_path / "keys", "CN", strict_permissions=False).all_keys()
+
+
+def test_group_read_by_the_process_own_group_is_allowed(tmp_path, now):
+    """A Kubernetes fsGroup volume adds group read for the pod's own group: still loads."""
+    key = KeyRing(tmp_path / "keys", "CN").generate(now)
+    pem = tmp_path / "keys" / "CN_2026-11.pem"
+    if os.geteuid() == 0:
+        os.chown(pem, -1, os.getegid())
+    pem.chmod(0o640)
+    assert KeyRing(tmp_path / "keys", "CN").active_key(now).public_key == key.public_key
 
 
 def test_key_ring_of_another_hub_is_refused(tmp_path, now):

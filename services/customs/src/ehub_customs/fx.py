@@ -14,16 +14,18 @@ from datetime import date
 from decimal import Decimal
 
 from ehub_core.errors import UnprocessableError
+from ehub_core.money import is_currency, minor_quantum
+
+__all__ = ["FxQuote", "FxRateMissingError", "FxTable", "minor_quantum"]
 
 RATE_PLACES = Decimal("0.000001")
 
-# ISO 4217 minor units for the currencies whose exponent is not 2.
-MINOR_UNITS: dict[str, int] = {"RWF": 0, "JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0}
 
+class FxRateMissingError(UnprocessableError):
+    """No rate on file for a conversion a quote needs (422 naming the field)."""
 
-def minor_quantum(currency: str) -> Decimal:
-    places = MINOR_UNITS.get(currency, 2)
-    return Decimal(1).scaleb(-places)
+    title = "No FX rate"
+    type_slug = "no-fx-rate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,11 @@ class FxTable:
         self._dates = [d for d, _ in ordered]
         self._rates = [dict(r, **{base: Decimal(1)}) for _, r in ordered]
         self.currencies = frozenset(c for _, r in ordered for c in r) | {base}
+        # Amounts in these currencies are rounded to their ISO 4217 minor unit, so the
+        # file may only name currencies ISO 4217 gives one (a bad file stops start-up).
+        unknown = sorted(c for c in self.currencies if not is_currency(c))
+        if unknown:
+            raise ValueError(f"FX rates name non-ISO 4217 currencies: {', '.join(unknown)}")
         self._cache: dict[tuple[str, str, date], FxQuote] = {}
 
     def rate(self, from_ccy: str, to_ccy: str, on: date, *, field: str = "currency") -> FxQuote:
@@ -76,7 +83,7 @@ class FxTable:
             return FxQuote(from_ccy, to_ccy, Decimal(1), on, "identity", True)
         for ccy, loc in ((from_ccy, field), (to_ccy, "destination")):
             if ccy not in self.currencies:
-                raise UnprocessableError(
+                raise FxRateMissingError(
                     f"Currency {ccy} is not in the FX rates file",
                     errors=[{"loc": ["body", loc], "msg": f"unsupported currency {ccy}"}],
                 )
@@ -89,7 +96,7 @@ class FxTable:
                     from_ccy, to_ccy, cross, self._dates[idx], self.source, self.verified
                 )
             idx -= 1
-        raise UnprocessableError(
+        raise FxRateMissingError(
             f"No FX rate {from_ccy}->{to_ccy} on or before {on.isoformat()}",
             errors=[{"loc": ["body", "date"], "msg": "before the first FX rate on file"}],
         )

@@ -1,26 +1,13 @@
 """ISO 3166-1 alpha-2 country codes, the only country identifiers the service accepts.
 
-Kept here until the shared core offers a country list; then this module should
-re-export it rather than keep a second copy.
+The list is the shared one (:mod:`ehub_core.countries`, from ``pycountry``); this module
+re-exports it for the logistics code that imports it from here.
 """
 
 from __future__ import annotations
 
-_CODES = """
-AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO
-BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ
-DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP
-GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG
-KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML
-MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE
-PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL
-SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM
-US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
-"""
+from ehub_core.countries import CountryCode, alpha2_codes, country_code, is_country
 
-COUNTRIES: frozenset[str] = frozenset(_CODES.split())
+__all__ = ["COUNTRIES", "CountryCode", "country_code", "is_country"]
 
-
-def is_country(code: str) -> bool:
-    """True for an officially assigned ISO 3166-1 alpha-2 code (upper case)."""
-    return code in COUNTRIES
+COUNTRIES: frozenset[str] = alpha2_codes()

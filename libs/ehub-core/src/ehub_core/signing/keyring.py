@@ -52,8 +52,10 @@ class KeyRing:
 
     Mutations take an exclusive ``flock`` on the directory and re-read the metadata first, so
     two processes sharing the directory (uvicorn workers, the ``ehub`` CLI) do not lose each
-    other's keys. Loading refuses key files readable by group or others, as OpenSSH does,
-    unless ``strict_permissions=False`` (for volumes that cannot carry modes).
+    other's keys. Loading refuses key files readable by group or others, as OpenSSH does
+    (group read is allowed when the file's group is this process's own group, as a
+    Kubernetes ``fsGroup`` volume sets it), unless ``strict_permissions=False`` (for
+    volumes that cannot carry modes).
     """
 
     def __init__(
@@ -96,8 +98,12 @@ class KeyRing:
     def _load_key(self, entry: dict[str, Any]) -> HubKey:
         path = self.directory / entry["file"]
         try:
-            mode = path.stat().st_mode
-            if self.strict_permissions and mode & 0o077:
+            st = path.stat()
+            mode = st.st_mode
+            # Kubernetes' fsGroup may add group read to files on the volume: allowed only
+            # when that group is this process's own; nothing else for group or others.
+            unsafe = 0o037 if st.st_gid == os.getegid() else 0o077
+            if self.strict_permissions and mode & unsafe:
                 raise KeyFileError(
                     f"private key file {path} is accessible by group or others "
                     f"(mode {oct(mode & 0o777)}); run: chmod 600 {path}"

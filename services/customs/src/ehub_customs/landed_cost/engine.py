@@ -24,7 +24,7 @@ from ehub_customs.landed_cost.quote import (
     QuoteRequest,
     Totals,
 )
-from ehub_customs.tariffs.rulebook import RuleBook
+from ehub_customs.tariffs.rulebook import CountryRules, RuleBook
 
 ROUNDING = {
     "ROUND_HALF_UP": ROUND_HALF_UP,
@@ -34,18 +34,27 @@ ROUNDING = {
 }
 
 
-def quote(book: RuleBook, req: QuoteRequest, *, allowance_used: Decimal | None = None) -> Quote:
+def quote(
+    book: RuleBook,
+    req: QuoteRequest,
+    *,
+    allowance_used: Decimal | None = None,
+    rules: CountryRules | None = None,
+) -> Quote:
     """Price ``req`` against the rules in force on ``req.date``.
 
     ``allowance_used`` is what the buyer has already used of a person-year quota (China)
     in the destination currency; the caller reads it from the allowance ledger.
+    ``rules`` are the destination's rules when the caller already looked them up (a
+    batch, or a caller that needed them for the ledger), so no request looks them up twice.
     Raises :class:`UnprocessableError` naming the field for semantic errors.
     """
     if not req.items:
         raise UnprocessableError(
             "A quote needs at least one item", errors=[{"loc": ["body", "items"], "msg": "empty"}]
         )
-    rules = book.country(req.destination)
+    if rules is None:
+        rules = book.country(req.destination)
     view = rules.view(req.date)
     ccy = rules.currency
     q = rules.quantum

@@ -18,7 +18,7 @@ from ehub_core.errors import UnprocessableError
 from ehub_customs.fx import minor_quantum
 from ehub_customs.landed_cost.engine import quote
 from ehub_customs.landed_cost.quote import ZERO, Quote, QuoteRequest
-from ehub_customs.tariffs.rulebook import RuleBook
+from ehub_customs.tariffs.rulebook import CountryRules, RuleBook
 
 MAX_STEPS = 200
 CENT = Decimal("0.01")
@@ -41,12 +41,15 @@ def reverse(
     *,
     target_currency: str | None = None,
     allowance_used: Decimal | None = None,
+    rules: CountryRules | None = None,
 ) -> ReverseResult:
     """Net unit prices (in ``req.currency``) whose landed total equals ``target``.
 
     ``target_currency`` is the destination currency (default) or the buyer currency.
     """
-    probe = quote(book, req, allowance_used=allowance_used)
+    if rules is None:
+        rules = book.country(req.destination)
+    probe = quote(book, req, allowance_used=allowance_used, rules=rules)
     dest = probe.totals.currency
     buyer = probe.buyer_totals.currency
     currency = target_currency or dest
@@ -75,7 +78,7 @@ def reverse(
     def landed(scale: Decimal) -> tuple[Decimal, Quote, list[Decimal]]:
         units = [(w * scale).quantize(q, ROUND_HALF_UP) for w in weights]
         items = tuple(replace(it, unit_value=u) for it, u in zip(req.items, units, strict=True))
-        result = quote(book, replace(req, items=items), allowance_used=allowance_used)
+        result = quote(book, replace(req, items=items), allowance_used=allowance_used, rules=rules)
         total = result.buyer_totals.landed if use_buyer else result.totals.landed
         return total, result, units
 

@@ -2,23 +2,26 @@
 
 Field-level rules live here as pydantic constraints so a bad field comes back as a
 422 problem+json naming it. Responses are built as plain dicts (Decimals as strings)
-because the endpoint is benchmarked; :class:`LandedCostRead` documents their shape.
+because the endpoint is benchmarked; :class:`LandedCostRead` is their exact shape (a
+test validates real answers against it, extra keys forbidden).
 """
 
 from __future__ import annotations
 
-from datetime import date as Date
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ehub_core.countries import CountryCode
 from ehub_core.limits import IsoDate, PlainText
+from ehub_core.money import CurrencyCode
 from ehub_customs.fx import FxQuote
+from ehub_customs.landed_cost.answers import ChargeRead, LandedCostRead
 from ehub_customs.landed_cost.quote import Charge, Item, LineQuote, Quote, QuoteRequest, Totals
 
-CC = r"^[A-Z]{2}$"
-CCY = r"^[A-Z]{3}$"
+__all__ = ["ChargeRead", "ItemCreate", "LandedCostCreate", "LandedCostRead", "quote_dict"]
+
 Money = Decimal
 # Bounds a quote computes with: finite, and no more digits than the arithmetic needs
 # (money: 18 digits with 6 decimal places, as ehub_core.money.Amount).
@@ -60,7 +63,7 @@ class ItemCreate(BaseModel):
         allow_inf_nan=False,
         description="alcohol by volume as a fraction",
     )
-    country_of_origin: str = Field(pattern=CC)
+    country_of_origin: CountryCode
 
     @field_validator("hs_code")
     @classmethod
@@ -74,16 +77,15 @@ class ItemCreate(BaseModel):
 class LandedCostCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    origin: str = Field(pattern=CC, description="the hub the goods ship from")
-    destination: str = Field(pattern=CC)
+    origin: CountryCode = Field(description="the country the goods ship from")
+    destination: CountryCode = Field(description="the importing country; not the origin")
     date: IsoDate
-    currency: str = Field(pattern=CCY, description="currency of unit values, shipping, insurance")
-    buyer_currency: str | None = Field(None, pattern=CCY)
+    currency: CurrencyCode = Field(description="currency of unit values, shipping, insurance")
+    buyer_currency: CurrencyCode | None = None
     items: list[ItemCreate] = Field(min_length=1, max_length=200)
     shipping: Money = Field(Decimal(0), ge=0, max_digits=18, decimal_places=6, allow_inf_nan=False)
-    shipping_currency: str | None = Field(
+    shipping_currency: CurrencyCode | None = Field(
         None,
-        pattern=CCY,
         description="currency of `shipping` when it is not `currency` (carriers often price "
         "in another); converted at the rule book's rate of the quote date",
     )
@@ -100,7 +102,7 @@ class LandedCostCreate(BaseModel):
         allow_inf_nan=False,
         description="reverse mode: the buyer price including duty and taxes",
     )
-    target_currency: str | None = Field(None, pattern=CCY)
+    target_currency: CurrencyCode | None = None
 
     def to_domain(self) -> QuoteRequest:
         return QuoteRequest(
@@ -129,47 +131,6 @@ class LandedCostCreate(BaseModel):
             transport=self.transport,
             buyer_currency=self.buyer_currency,
         )
-
-
-class ChargeRead(BaseModel):
-    kind: str
-    name: str
-    rule_id: str
-    amount: str
-    rate: str | None
-    base: str | None
-    collected_at: str
-    source: dict[str, Any]
-    verified: bool
-    estimate: bool
-    related_rule_ids: list[str]
-    note: str | None
-
-
-class LandedCostRead(BaseModel):
-    """Shape of the response (documentation; the endpoint returns the dict directly)."""
-
-    mode: Literal["forward", "reverse"]
-    destination: str
-    date: Date
-    currency: str
-    valuation: dict[str, str] = Field(description="`basis` (CIF, FOB, ...) and its `rule_id`")
-    rule_book_version: str
-    lines: list[dict[str, Any]]
-    consignment_charges: list[ChargeRead]
-    totals: dict[str, str]
-    buyer_totals: dict[str, str]
-    fx: dict[str, Any]
-    regime: dict[str, Any] | None
-    lane: dict[str, Any] | None
-    fast_track: bool
-    payer_of_border_charges: Literal["seller", "buyer"]
-    verified: bool
-    unverified_rule_ids: list[str]
-    contains_estimates: bool
-    admissible: bool
-    warnings: list[str]
-    reverse: dict[str, Any] | None = None
 
 
 def _s(v: Decimal | None) -> str | None:

@@ -7,11 +7,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ehub_core.countries import CountryCode
+from ehub_core.money import CurrencyCode
 from ehub_gateway.orders.offers import ID
 
 # Free text: no control characters (they end up on labels and in other hubs' logs).
 Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
-CC = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+# ISO 3166-1 alpha-2 (pycountry), upper-cased; an unassigned code is a 422 naming the field.
+CC = CountryCode
 
 
 class _In(BaseModel):
@@ -69,7 +72,7 @@ class OrderCreate(_In):
     buyer: BuyerIn
     ship_to: AddressIn
     lines: list[LineIn] = Field(min_length=1, max_length=50)
-    currency: str = Field(pattern=r"^[A-Z]{3}$", description="The buyer's currency")
+    currency: CurrencyCode = Field(description="The buyer's currency (ISO 4217)")
     shipping: ShippingIn = Field(default_factory=ShippingIn)
 
     model_config = ConfigDict(

@@ -4,7 +4,8 @@ Chargeable weight per parcel is ``max(actual, volumetric)`` where volumetric is
 ``length x width x height / divisor`` (cm3 per kg). A ``shipment``-basis card sums the
 parcels and rounds the total up to its weight step; a ``parcel``-basis card (postal
 services) prices each parcel on its own and adds the prices. Money stays ``Decimal``
-and is rounded half-up to the cent once per charge line.
+and is rounded half-up to the card currency's ISO 4217 minor unit (cents for USD, whole
+units for UGX or VND, three places for KWD) once per charge line.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from datetime import date, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
+from ehub_core.money import quantize
 from ehub_logistics.carriers.base import Parcel, RateQuote, RateRequest, RateResult
 from ehub_logistics.carriers.ratecard import RateCard, ServiceRates
 
-CENT = Decimal("0.01")
 GRAM = Decimal("0.001")
 
 
@@ -26,8 +27,9 @@ def round_up(value: Decimal, step: Decimal) -> Decimal:
     return (value / step).to_integral_value(rounding=ROUND_CEILING) * step
 
 
-def money(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+def money(value: Decimal, currency: str) -> Decimal:
+    """``value`` rounded half-up to the minor unit of ``currency``."""
+    return quantize(value, currency, ROUND_HALF_UP)
 
 
 @lru_cache(maxsize=4096)
@@ -124,12 +126,13 @@ def _price_service(
     prices = [table_price(svc, zone, w) for w in weights.priced_at]
     if any(p is None for p in prices):
         return f"{weights.chargeable_kg} kg is above the heaviest rate"
-    base = money(sum((p for p in prices if p is not None), Decimal(0)))
-    fuel = money(base * card.fuel_surcharge_percent / 100)
-    remote_fee = Decimal("0.00")
+    ccy = card.currency
+    base = money(sum((p for p in prices if p is not None), Decimal(0)), ccy)
+    fuel = money(base * card.fuel_surcharge_percent / 100, ccy)
+    remote_fee = money(Decimal(0), ccy)
     if remote and card.remote_area is not None:
         fee = max(card.remote_area.minimum, card.remote_area.per_kg * weights.chargeable_kg)
-        remote_fee = money(fee)
+        remote_fee = money(fee, ccy)
     return RateQuote(
         carrier=card.carrier,
         service=svc.code,

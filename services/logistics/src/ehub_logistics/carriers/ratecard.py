@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from ehub_core.money import CurrencyCode
 from ehub_logistics.carriers.base import ServiceLevel
 from ehub_logistics.countries import is_country
 
@@ -105,7 +106,7 @@ class RateCard(_Model):
     name: str
     source: str = Field(min_length=1)
     effective_from: date
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    currency: CurrencyCode  # ISO 4217: prices round to its minor unit
     volumetric_divisor: int = Field(gt=0)
     weight_step_kg: Decimal = Field(gt=0)
     basis: Literal["shipment", "parcel"] = "shipment"

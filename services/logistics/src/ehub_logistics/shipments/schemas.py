@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from ehub_core.countries import CountryCode
 from ehub_core.limits import IsoDate, PlainText
 from ehub_core.money import Amount, CurrencyCode
 from ehub_logistics.carriers.base import (
@@ -23,18 +24,10 @@ from ehub_logistics.carriers.base import (
     RateRequest,
     ServiceLevel,
 )
-from ehub_logistics.countries import is_country
 
 LB_TO_KG = Decimal("0.45359237")
 IN_TO_CM = Decimal("2.54")
 INCOTERMS = Literal["EXW", "FCA", "FAS", "FOB", "CFR", "CIF", "CPT", "CIP", "DAP", "DPU", "DDP"]
-
-
-def _country(value: str) -> str:
-    code = value.strip().upper()
-    if not is_country(code):
-        raise ValueError(f"unknown country {value!r}; use an ISO 3166-1 alpha-2 code such as CN")
-    return code
 
 
 def _hs_code(value: str) -> str:
@@ -44,7 +37,6 @@ def _hs_code(value: str) -> str:
     return digits
 
 
-CountryCode = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_country)]
 HsCode = Annotated[str, AfterValidator(_hs_code)]
 Text = Annotated[PlainText, Field(min_length=1, max_length=200)]
 Name = Annotated[PlainText, Field(min_length=1, max_length=64)]
