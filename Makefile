@@ -36,6 +36,7 @@ help:
 	@echo "make status - readiness of every service of the running network (STATE=... as for run)"
 	@echo "make demo   - place the lobster order CN <- CA on the running network, print its timeline"
 	@echo "make test   - install if needed, then the whole test suite"
+	@echo "make chaos  - the 300-order crash test on SQLite and Postgres (EHUB_TEST_POSTGRES_URL)"
 	@echo "make lint   - ruff + mypy"
 	@echo "make bench  - benchmarks (results in docs/benchmarks.md)"
 	@echo "make proto  - regenerate Python from proto/"
@@ -67,6 +68,12 @@ demo: install
 
 test: install
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+.PHONY: chaos
+chaos: install  ## the order crash test in full: 300 orders, SQLite and Postgres, the broker killed once
+	EHUB_CHAOS_ORDERS=$${EHUB_CHAOS_ORDERS:-300} EHUB_CHAOS_BACKENDS=$${EHUB_CHAOS_BACKENDS:-sqlite,postgres} \
+	EHUB_CHAOS_BROKER_KILL=$${EHUB_CHAOS_BROKER_KILL:-1} \
+	$(UV) run --frozen pytest tests/test_orders_chaos.py -p no:cacheprovider -s $(PYTEST_ARGS)
 
 .PHONY: fuzz
 fuzz: install  ## schemathesis against every service's OpenAPI, 1,000 fresh cases each

@@ -11,11 +11,19 @@ killing goes on for a while after the last order is placed, so orders are hit wh
 they travel, are booked and ship; it skips a beat while two services are still down
 (a restart takes many seconds on a loaded machine, and the hubs must make progress).
 
+Every 10th order goes to a seller who decides by hand: the test rejects it at CA once it
+waits there. Every 8th (of the others) is returned at CN once delivered. Both happen while
+the killing goes on (and are retried after it for what the crashes held up).
+
 Once the killing stops, every order must end the same at both hubs (delivered,
-cancelled, rejected, or undelivered when the simulated carrier brings the parcel back;
-an order cancelled before it reached CA may be unknown there), with at most one live
-shipment per order, CA's stock down by exactly what was delivered, and each CN buyer's
-allowance used by exactly its delivered orders.
+cancelled, rejected, returned, or undelivered when the simulated carrier brings the
+parcel back; an order cancelled before it reached CA may be unknown there), with at most
+one live shipment per order, CA's stock down by exactly what was delivered and not
+returned, and each CN buyer's allowance used by exactly its delivered, unreturned orders.
+Each hub's partner (the marketplace at CN, the seller at CA) has a webhook endpoint on a
+receiver in the test: every delivery's signature verifies, and per order the events
+(deduplicated by ``webhook-id``, as the docs tell receivers to) chain each state change
+once, in order, to the order's final state.
 
 It runs once per database backend: ``sqlite`` (SQLite files, the local default) and
 ``postgres`` (``network up --postgres``: every service's database on the server that
@@ -55,6 +63,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -62,6 +71,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
+from standardwebhooks import Webhook
 
 from ehub_gateway.orders.schemas import OrderCreate
 from ehub_gateway.orders.service import buyer_ref
@@ -73,7 +83,7 @@ ORDERS = int(os.environ.get("EHUB_CHAOS_ORDERS", "60"))
 EXTRA = max(0, ORDERS - 60)  # seconds of time limit added per order above 60
 # The test body (after the network is up) ends within BUDGET seconds, report included:
 # with the network's start-up that is under 6 minutes even when it fails.
-BUDGET = 270.0 + 3 * EXTRA
+BUDGET = 420.0 + 3 * EXTRA
 PLACING_TIME = 120.0 + EXTRA  # orders placed (with retries) during the crashes within this
 REPORT_TIME = 30.0  # kept for the books and the report
 KILL_EVERY = (3.0, 5.0)
@@ -82,9 +92,14 @@ SPARE = {x.strip() for x in os.environ.get("EHUB_CHAOS_SPARE", "").split(",") if
 CHAOS_AFTER = 30.0  # the killing goes on this long after the last order is placed
 WORKERS = 4
 BROKER_KILL = os.environ.get("EHUB_CHAOS_BROKER_KILL", "") == "1"
+# `make test` runs the SQLite network only; `make chaos` both (and 300 orders, broker kill).
+BACKENDS = os.environ.get("EHUB_CHAOS_BACKENDS", "sqlite").split(",")
 CANCEL_EVERY = 4  # every 4th order is cancelled (half at once, half 1-6 s after placing)
+REJECT_EVERY = 10  # every 10th goes to a seller who decides by hand, and rejects it
+RETURN_EVERY = 8  # every 8th is returned once delivered (during the crashes, if in time)
+ACT_TIME = 90.0  # rejects and returns are asked (with retries) during the crashes within this
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(int(600 + 3 * EXTRA))]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(int(780 + 3 * EXTRA))]
 
 BUYER, SELLER = "CN", "CA"
 # delivered, cancelled, rejected; undelivered (the carrier brought it back); returned
@@ -100,6 +115,10 @@ SETTINGS = {
     "EHUB_DELIVERY_BACKOFF_BASE": "0.2",
     "EHUB_DELIVERY_BACKOFF_MAX": "1.5",
     "EHUB_DELIVERY_MAX_ATTEMPTS": "1000",
+    # Partners' webhooks go to this test's receiver on a loopback port, retried quickly.
+    "EHUB_WEBHOOK_ALLOW_HTTP": "true",
+    "EHUB_WEBHOOK_BACKOFF_BASE": "0.5",
+    "EHUB_WEBHOOK_BACKOFF_MAX": "2",
 }
 SHIP_FROM = {
     "name": "Bay of Fundy Seafood",
@@ -127,6 +146,8 @@ class Placed:
     order: dict[str, Any] | None = None  # the 201 body
     cancel: str | None = None  # "asked", then "ok" or "409" (too late); None: not asked
     cancel_after: float = 0.0  # seconds between placing and cancelling
+    reject: str | None = None  # "asked", then "ok": the seller rejected it at CA
+    ret: str | None = None  # "asked", then "ok" (returning) or "n/a" (never delivered)
     attempts: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -319,6 +340,8 @@ def net(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Network]:
     """The network, its databases on SQLite or (``EHUB_TEST_POSTGRES_URL``) Postgres."""
+    if request.param not in BACKENDS:
+        pytest.skip(f"EHUB_CHAOS_BACKENDS={','.join(BACKENDS)}; `make chaos` runs both")
     postgres = postgres_or_skip() if request.param == "postgres" else None
     var = tmp_path_factory.mktemp(f"chaos-{request.param}") / "var"
     n = start_network(var, postgres=postgres, **SETTINGS)
@@ -328,8 +351,10 @@ def net(
         n.stop()  # and drops its Postgres databases
 
 
-def make_seller(hubs: Hubs, http: httpx.Client, products: int) -> tuple[str, list[str]]:
-    """An auto-accepting seller at CA with ``products`` products (the seller partner's)."""
+def make_seller(
+    hubs: Hubs, http: httpx.Client, products: int, *, auto_accept: bool = True
+) -> tuple[str, list[str]]:
+    """A seller at CA with ``products`` products (the seller partner's)."""
     gw = hubs.gw(SELLER)
     r = http.post(
         f"{gw}/v1/sellers",
@@ -337,7 +362,7 @@ def make_seller(hubs: Hubs, http: httpx.Client, products: int) -> tuple[str, lis
             "name": f"Chaos Seafood {uuid.uuid4().hex[:6]}",
             "country": SELLER,
             "ship_from": SHIP_FROM,
-            "auto_accept": True,
+            "auto_accept": auto_accept,
         },
     )
     assert r.status_code == 201, r.text
@@ -448,6 +473,167 @@ def place_all(hubs: Hubs, plan: list[Placed], seconds: float) -> list[Placed]:
         return list(pool.map(lambda p: place_and_maybe_cancel(hubs, p, deadline), plan))
 
 
+# -- rejecting at CA and returning at CN, through the crashes --------------------------------
+
+
+def _state(hubs: Hubs, http: httpx.Client, hub: str, order_id: str) -> str | None:
+    try:
+        r = http.get(f"{hubs.gw(hub)}/v1/orders/{order_id}")
+    except httpx.HTTPError:
+        return None
+    return str(r.json()["state"]) if r.status_code == 200 else None
+
+
+def act(hubs: Hubs, p: Placed, deadline: float) -> Placed:
+    """The seller rejects an order of the hand-deciding seller once it waits for them
+    at CA; the buyer returns a marked order once CN has it delivered. Both retried
+    through crashes (a 409 after a lost answer: the state says whether it was ours)."""
+    if p.order is None:
+        return p
+    if p.reject == "asked":
+        with hubs.client(SELLER) as http:
+            while p.reject == "asked" and time.monotonic() < deadline:
+                state = _state(hubs, http, SELLER, p.id)
+                if state == "awaiting_acceptance":
+                    r = _post(
+                        http,
+                        f"{hubs.gw(SELLER)}/v1/orders/{p.id}/reject",
+                        p,
+                        json={"reason": "cannot ship this week"},
+                    )
+                    if r is not None and r.status_code == 200:
+                        p.reject = "ok"
+                        break
+                elif state is not None and state != "reserving":
+                    p.reject = "ok" if state == "rejected" else f"n/a ({state})"
+                    break
+                time.sleep(0.5)
+    if p.ret == "asked":
+        with hubs.client(BUYER) as http:
+            while p.ret == "asked" and time.monotonic() < deadline:
+                state = _state(hubs, http, BUYER, p.id)
+                if state == "delivered":
+                    r = _post(
+                        http,
+                        f"{hubs.gw(BUYER)}/v1/orders/{p.id}/returns",
+                        p,
+                        json={"reason": "not as described"},
+                    )
+                    if r is not None and r.status_code == 200:
+                        p.ret = "ok"
+                        break
+                elif state in ("returning", "returned"):
+                    p.ret = "ok"  # our earlier request's answer was lost in a crash
+                elif state is not None and state in TERMINAL:
+                    p.ret = f"n/a ({state})"
+                time.sleep(0.5)
+    return p
+
+
+def act_all(hubs: Hubs, plan: list[Placed], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    todo = [p for p in plan if p.reject == "asked" or p.ret == "asked"]
+    with ThreadPoolExecutor(WORKERS) as pool:
+        list(pool.map(lambda p: act(hubs, p, deadline), todo))
+
+
+# -- partners' webhooks: a receiver on a loopback port ---------------------------------------
+
+
+class Hooks:
+    """Each hub's partner registers an endpoint here for ``order.state_changed``; every
+    delivery is verified (Standard Webhooks) and kept in arrival order."""
+
+    def __init__(self) -> None:
+        self.secrets: dict[str, str] = {}  # path -> signing secret
+        self.received: list[tuple[str, str, bytes]] = []  # (path, webhook-id, body)
+        self.bad: list[str] = []
+        self.lock = threading.Lock()
+        hooks = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                path = self.path
+                try:
+                    Webhook(hooks.secrets[path]).verify(body, dict(self.headers.items()))
+                except Exception as exc:  # a bad signature is a finding, not a crash
+                    with hooks.lock:
+                        hooks.bad.append(f"{path}: {exc!r}")
+                    self.send_response(400)
+                    self.end_headers()
+                    return
+                with hooks.lock:
+                    hooks.received.append((path, self.headers["webhook-id"], body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def register(self, hubs: Hubs, http: httpx.Client, hub: str) -> None:
+        path = f"/{hub.lower()}"
+        url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+        r = http.post(
+            f"{hubs.gw(hub)}/v1/webhooks",
+            json={"url": url, "event_types": ["order.state_changed"]},
+        )
+        assert r.status_code == 201, r.text
+        self.secrets[path] = r.json()["secret"]
+
+    def chains(self) -> tuple[dict[tuple[str, str], list[dict[str, Any]]], int]:
+        """Per (hub, order): the events, once each (by webhook-id), in arrival order; and
+        how many deliveries repeated an id already received (at-least-once redelivery)."""
+        seen: dict[str, bytes] = {}
+        out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        repeats = 0
+        with self.lock:
+            received = list(self.received)
+        for path, wid, body in received:
+            if wid in seen:
+                repeats += 1
+                assert seen[wid] == body, f"{wid} delivered with two bodies"
+                continue
+            seen[wid] = body
+            data = json.loads(body)["data"]
+            out.setdefault((path[1:].upper(), data["order_id"]), []).append(data)
+        return out, repeats
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def chain_gaps(
+    hooks: Hooks, views: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]]
+) -> dict[str, str]:
+    """Orders whose webhooks at a hub do not tell each state change once, in order,
+    ending in the order's state there: at CN from ``placed``; at CA from the seller's
+    first event (the seller's partner is known once the stock is reserved)."""
+    chains, _ = hooks.chains()
+    bad: dict[str, str] = {}
+    for order_id, (cn, ca) in views.items():
+        for hub, view in ((BUYER, cn), (SELLER, ca)):
+            events = chains.get((hub, order_id), [])
+            if view is None or (hub == SELLER and not events):
+                continue  # never at CA, or refused there before it had a partner
+            prev = "placed" if hub == BUYER else events[0]["previous_state"]
+            for e in events:
+                if e["previous_state"] != prev:
+                    bad[order_id] = f"{hub}: {e['previous_state']} after {prev} (a gap or a double)"
+                    break
+                prev = e["state"]
+            else:
+                if prev != view["state"]:
+                    bad[order_id] = f"{hub}: webhooks end at {prev}, the order at {view['state']}"
+    return bad
+
+
 # -- checks ------------------------------------------------------------------------------
 
 
@@ -491,20 +677,30 @@ def test_orders_end_the_same_at_both_hubs_through_crashes(net: Network):
     )
     cn_http, ca_http = hubs.client(BUYER), hubs.client(SELLER)
     seller_id, products = make_seller(hubs, ca_http, 3)
+    manual_id, (manual,) = make_seller(hubs, ca_http, 1, auto_accept=False)
     wait_for_federation(hubs, cn_http, seller_id)
     operator = hubs.operator()
+    hooks = Hooks()
+    hooks.register(hubs, cn_http, BUYER)
+    hooks.register(hubs, ca_http, SELLER)
 
     def stock(pid: str) -> int:
         product = hubs.get(operator, SELLER, f"/operator/v1/products/{pid}", service="catalog")
         return int(product["stock"])
 
-    initial = {pid: stock(pid) for pid in products}
+    initial = {pid: stock(pid) for pid in [*products, manual]}
     buyers = [f"b{i}" for i in range(max(3, ORDERS // 12))]
     plan = []
     for i in range(ORDERS):
-        body = order_body(rng.choice(products), seller_id, rng.choice(buyers), rng.randint(1, 3))
+        rejected = i % REJECT_EVERY == REJECT_EVERY // 2
+        product, seller = (manual, manual_id) if rejected else (rng.choice(products), seller_id)
+        body = order_body(product, seller, rng.choice(buyers), rng.randint(1, 3))
         p = Placed(key=str(uuid.uuid4()), body=body)
-        if i % CANCEL_EVERY == CANCEL_EVERY - 1:
+        if rejected:
+            p.reject = "asked"
+        elif i % RETURN_EVERY == 1:
+            p.ret = "asked"
+        elif i % CANCEL_EVERY == CANCEL_EVERY - 1:
             p.cancel = "asked"
             # Half at once (still at CN), half a few seconds on: the order is on its way
             # to CA, accepted or booked there, and the cancel crosses the hubs.
@@ -518,6 +714,7 @@ def test_orders_end_the_same_at_both_hubs_through_crashes(net: Network):
     try:
         place_all(hubs, plan, PLACING_TIME)
         placing_seconds = time.monotonic() - chaos_started
+        act_all(hubs, plan, ACT_TIME)  # rejects and returns, while services crash
         time.sleep(CHAOS_AFTER)  # crashes while the orders travel, are booked, ship
     finally:
         killer.stop()
@@ -542,6 +739,16 @@ def test_orders_end_the_same_at_both_hubs_through_crashes(net: Network):
     unplaced = {p.key: f"not placed: {p.errors[-5:]}" for p in plan if p.order is None}
     assert not unplaced, unplaced
     placed = plan
+    act_all(hubs, placed, 90)  # what the crashes kept from being rejected or returned
+    by_id = {p.id: p for p in placed}
+
+    def done(order_id: str) -> bool:
+        cn, ca = views[order_id]
+        if not settled(cn, ca):
+            return False
+        if by_id[order_id].ret == "ok":  # delivered is terminal until a return
+            return cn is not None and ca is not None and cn["state"] == ca["state"] == "returned"
+        return True
 
     # Every order terminal at CN and at CA (or cancelled at CN before it went to CA).
     views: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None]] = {}
@@ -553,7 +760,7 @@ def test_orders_end_the_same_at_both_hubs_through_crashes(net: Network):
                 hubs.order(cn_http, BUYER, order_id),
                 hubs.order(ca_http, SELLER, order_id),
             )
-        pending = [o for o in pending if not settled(*views[o])]
+        pending = [o for o in pending if not done(o)]
         say(f"{len(pending)} orders not yet terminal at both hubs")
         if pending:
             time.sleep(2.0)
@@ -573,6 +780,32 @@ def test_orders_end_the_same_at_both_hubs_through_crashes(net: Network):
             if cn is not None and ca is not None and cn["state"] != ca["state"]
         },
     )
+
+    # The seller's rejections and the buyer's returns ended so at both hubs.
+    for what, attr, state in (("rejected", "reject", "rejected"), ("returned", "ret", "returned")):
+        report.check(
+            f"{what} by request: {state} at both hubs",
+            {
+                p.id: f"CN {state_at(views, p.id)} / CA {state_at(views, p.id, 1)}"
+                for p in placed
+                if getattr(p, attr) == "ok"
+                and (state_at(views, p.id), state_at(views, p.id, 1)) != (state, state)
+            },
+        )
+    report.check(
+        "every reject asked was made (the order waits for the seller until they answer)",
+        {p.id: f"reject {p.reject}" for p in placed if p.reject == "asked"},
+    )
+
+    # Partners' webhooks: each state change of each order told once, in order, at both hubs.
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: not chain_gaps(hooks, views), timeout=60, interval=2.0, what="webhooks")
+    report.check("partner webhooks tell each state change once, in order", chain_gaps(hooks, views))
+    report.check("webhook signatures verify", {f"bad {i}": b for i, b in enumerate(hooks.bad)})
+    report.hooks = {
+        "deliveries": len(hooks.received),
+        "repeated_ids": hooks.chains()[1],
+    }
 
     # At most one live (non-cancelled) shipment per order at CA.
     live: dict[str, str] = {}
@@ -595,9 +828,10 @@ def test_orders_end_the_same_at_both_hubs_through_crashes(net: Network):
 
     # Stock and allowances balance, once the last commands (releases, confirmations) ran.
     delivered = [p for p in placed if state_at(views, p.id) == "delivered"]
+    stocked = [*products, manual]
     expected_stock = {
         pid: initial[pid] - sum(p.quantity for p in delivered if p.product_id == pid)
-        for pid in products
+        for pid in stocked
     }
     expected_used: dict[str, Decimal] = {}
     for p in placed:
@@ -614,7 +848,7 @@ def test_orders_end_the_same_at_both_hubs_through_crashes(net: Network):
             )
             for ref in expected_used
         }
-        return {"stock": {pid: stock(pid) for pid in products}, "ledgers": ledgers}
+        return {"stock": {pid: stock(pid) for pid in stocked}, "ledgers": ledgers}
 
     def balanced() -> dict[str, Any] | None:
         b = books()
@@ -631,7 +865,7 @@ def test_orders_end_the_same_at_both_hubs_through_crashes(net: Network):
     b = report.books or books()
     # What orders not terminal still hold, to tell a consequence from a leak.
     open_orders = [p for p in placed if p.id in pending]
-    held = {pid: sum(p.quantity for p in open_orders if p.product_id == pid) for pid in products}
+    held = {pid: sum(p.quantity for p in open_orders if p.product_id == pid) for pid in stocked}
     held_allowance: dict[str, Decimal] = {}
     for p in open_orders:
         ref = buyer_ref(BUYER, OrderCreate.model_validate(p.body))
@@ -643,7 +877,7 @@ def test_orders_end_the_same_at_both_hubs_through_crashes(net: Network):
         {
             pid: f"stock {b['stock'][pid]}, expected {expected_stock[pid]} "
             f"(initial {initial[pid]}; {held[pid]} held by orders not terminal)"
-            for pid in products
+            for pid in stocked
             if b["stock"][pid] != expected_stock[pid]
         },
     )
@@ -660,6 +894,7 @@ def test_orders_end_the_same_at_both_hubs_through_crashes(net: Network):
     )
     for client in (cn_http, ca_http, operator):
         client.close()
+    hooks.close()
     report.finish(time.monotonic() - started)
 
 
@@ -687,6 +922,7 @@ class Report:
         self.books: dict[str, Any] = {}
         self.late = 0
         self.skipped = 0
+        self.hooks: dict[str, int] = {}
 
     def check(self, what: str, bad: dict[str, str]) -> None:
         if bad:
@@ -711,6 +947,10 @@ class Report:
             "spared": sorted(SPARE),
             "cancel_asked": sum(1 for p in self.placed if p.cancel),
             "cancel_409": sum(1 for p in self.placed if p.cancel == "409"),
+            "rejected_by_seller": sum(1 for p in self.placed if p.reject == "ok"),
+            "returned": sum(1 for p in self.placed if p.ret == "ok"),
+            "return_not_asked": sum(1 for p in self.placed if p.ret == "asked"),
+            "webhooks": self.hooks,
             "place_attempts": sum(p.attempts for p in self.placed),
             "placed_after_chaos": self.late,
             "ca_orders_read_from_db": len(self.hubs.from_db),
