@@ -443,7 +443,8 @@ def place_and_maybe_cancel(hubs: Hubs, p: Placed, deadline: float) -> Placed:
                 p.order = r.json()
                 break
             if r is not None:
-                p.errors.append(str(r.status_code))
+                detail = r.json().get("detail", "") if r.status_code >= 500 and r.content else ""
+                p.errors.append(f"{r.status_code} {str(detail)[:160]}".strip())
                 if r.status_code < 500 and r.status_code not in (409, 429):
                     raise AssertionError(f"placing answered {r.status_code}: {r.text}")
             if time.monotonic() > deadline:
@@ -735,7 +736,7 @@ def test_orders_end_the_same_at_both_hubs_through_crashes(net: Network):
     say(f"killing stopped after {len(killer.kills)} kills; {placed_now} orders placed")
     # What the crashes kept from being placed or cancelled in time, with the same keys.
     late = [p for p in plan if p.order is None or p.cancel == "asked"]
-    place_all(hubs, late, 45)
+    place_all(hubs, late, 45 + EXTRA)
     unplaced = {p.key: f"not placed: {p.errors[-5:]}" for p in plan if p.order is None}
     assert not unplaced, unplaced
     placed = plan
