@@ -443,8 +443,8 @@ def place_and_maybe_cancel(hubs: Hubs, p: Placed, deadline: float) -> Placed:
                 p.order = r.json()
                 break
             if r is not None:
-                detail = r.json().get("detail", "") if r.status_code >= 500 and r.content else ""
-                p.errors.append(f"{r.status_code} {str(detail)[:160]}".strip())
+                detail = r.text[:200] if r.status_code >= 500 else ""
+                p.errors.append(f"{r.status_code} {detail}".strip())
                 if r.status_code < 500 and r.status_code not in (409, 429):
                     raise AssertionError(f"placing answered {r.status_code}: {r.text}")
             if time.monotonic() > deadline:
