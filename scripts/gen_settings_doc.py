@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings
 
+from ehub_catalog.settings import CatalogSettings
 from ehub_core.settings import CoreSettings
 from ehub_customs.settings import CustomsSettings
 from ehub_gateway.settings import GatewaySettings
@@ -38,6 +39,7 @@ def render() -> str:
     parts = ["All services:", "", *_rows(CoreSettings, set())]
     for title, cls in (
         ("Gateway only", GatewaySettings),
+        ("Catalog only", CatalogSettings),
         ("Customs only", CustomsSettings),
         ("Logistics only", LogisticsSettings),
     ):

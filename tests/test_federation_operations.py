@@ -4,6 +4,7 @@ gateways: onboarding a peer pins its key fingerprint, and events a peer will not
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,3 +196,92 @@ def test_events_out_of_attempts_go_to_the_dlq_and_replay(peered: Net) -> None:
     wait_receipted(net.cn, ids, timeout=60)
     received = net.ca.column("SELECT event_id FROM fed_received")
     assert sorted(e for e in received if e in set(ids)) == sorted(ids)
+
+
+def test_every_unanswered_backbone_send_records_its_error(peered: Net) -> None:
+    """CA is down: CN's sends over the backbone reach the broker but no receipt comes. Each
+    send that went unanswered is a failed attempt with its error, visible with ``ehub
+    events show`` while the event is still on its way, and in ``ehub dlq list`` (with its
+    times) once it is out of attempts."""
+    net = peered
+    net.ca.stop()
+    event = order_placed(transport="kafka")
+    event_id = event["event_id"]
+    net.cn.inject([event])
+
+    def second_send() -> tuple[str | None] | None:
+        attempts, error = net.cn.rows(
+            "SELECT attempts, last_error FROM fed_outbound WHERE event_id = ?", [event_id]
+        )[0]
+        return (error,) if attempts == 2 else None
+
+    (error,) = wait_until(second_send, timeout=60, what="CN to send a second time")
+    # Its first send went unanswered: the error names it (receipt_timeout is 4 s here).
+    assert error is not None and error.startswith("no receipt within 4s of send 1"), error
+    shown = net.cn_cli("events", "show", event_id)
+    assert "state        sent" in shown and "no receipt within" in shown, shown
+
+    wait_until(
+        lambda: outbound_status(net.cn, [event_id]) == {"dead": 1},
+        timeout=60,
+        what="the unanswered event to run out of attempts",
+    )
+    shown = net.cn_cli("events", "show", event_id)
+    assert "state        dead" in shown and "attempts     3" in shown, shown
+    assert "last error   no receipt within 8s of send 3 over the backbone" in shown, shown
+    listed = [line for line in net.cn_cli("dlq", "list").splitlines() if event_id in line]
+    assert len(listed) == 1, listed
+    created, last, dead = re.findall(
+        r"created (\S+ \S+)  last attempt (\S+ \S+)  dead-lettered (\S+ \S+)", listed[0]
+    )[0]
+    assert created <= last < dead, listed  # the wait for the last send's receipt came first
+    assert event_id in net.cn_cli("events", "list", "--status", "dead")
+    assert event_id not in net.cn_cli("events", "list", "--status", "receipted")
+
+    # Back up, CA reads the copies waiting on the backbone; its receipt settles the event,
+    # dead-lettered or not.
+    net.ca.start()
+    wait_receipted(net.cn, [event_id], timeout=90)
+    shown = net.cn_cli("events", "show", event_id)
+    receipt_id = net.cn.scalar("SELECT receipt_id FROM fed_outbound WHERE event_id = ?", [event_id])
+    assert "state        receipted" in shown and "last error   -" in shown, shown
+    assert f"receipt      {receipt_id} from CA" in shown and "signed" in shown, shown
+
+
+def test_a_send_to_a_stopped_broker_records_its_error(peered: Net) -> None:
+    net = peered
+    net.broker.stop()
+    try:
+        event = order_placed(transport="kafka")
+        net.cn.inject([event])
+
+        def failed() -> str | None:
+            error = net.cn.scalar(
+                "SELECT last_error FROM fed_outbound WHERE event_id = ?", [event["event_id"]]
+            )
+            return error if error else None
+
+        error = wait_until(failed, timeout=90, what="CN's send to the stopped broker to fail")
+        assert error.startswith("backbone unavailable"), error
+        assert (
+            net.cn.scalar(
+                "SELECT attempts FROM fed_outbound WHERE event_id = ?", [event["event_id"]]
+            )
+            >= 1
+        )
+    finally:
+        net.broker.restart()
+    wait_receipted(net.cn, [event["event_id"]], timeout=120)
+
+
+def test_events_show_names_an_unknown_event(peered: Net) -> None:
+    out = peered.cn.cli(
+        "events", "show", "0190f1e2-0000-7000-8000-000000000000", "--hub", "CN",
+        "--var-dir", str(peered.cn.var_dir), check=False,
+    )  # fmt: skip
+    assert out.returncode == 1 and "no outbound event 0190f1e2" in out.stderr
+    bad = peered.cn.cli(
+        "events", "list", "--status", "lost", "--hub", "CN",
+        "--var-dir", str(peered.cn.var_dir), check=False,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "lost" in bad.stderr

@@ -294,6 +294,24 @@ def test_every_operation_answers_each_kind_of_caller(hub: Hub) -> None:
             {"decision": "release", "reason": "documents seen"},
             {"officer": 404, "owner": 403, "no key": 401, "missing scope": 403},
         ),
+        (
+            "GET",
+            "/v1/screening/whitelist",
+            None,
+            {"officer": 200, "owner": 403, "no key": 401, "revoked": 401, "missing scope": 403},
+        ),
+        (
+            "POST",
+            "/v1/screening/whitelist",
+            {},
+            {"officer": 422, "owner": 403, "no key": 401, "missing scope": 403},
+        ),
+        (
+            "DELETE",
+            "/v1/screening/whitelist/999999",
+            None,
+            {"officer": 404, "owner": 403, "no key": 401, "missing scope": 403},
+        ),
     ]
     failures = []
     for method, path, body, expected in matrix:

@@ -82,3 +82,79 @@ async def test_metrics_count_requests_by_route_template(tmp_path):
         and 'status="200"' in ln
     )
     assert float(line.rsplit(" ", 1)[1]) >= 3
+
+
+class _Lines(logging.Handler):
+    """The JSON lines the ``ehub.access`` logger writes, parsed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(JsonFormatter("catalog", "CN"))
+        self.entries: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.entries.append(json.loads(self.format(record)))
+
+
+def _capture_access() -> _Lines:
+    lines = _Lines()
+    logger = logging.getLogger("ehub.access")
+    logger.addHandler(lines)
+    logger.setLevel(logging.INFO)
+    return lines
+
+
+async def test_access_log_is_one_json_line_per_request(tmp_path):
+    lines = _capture_access()
+    try:
+        async with serve_in_process(app_with_probe(tmp_path)) as client:
+            await client.get("/v1/probe/a", headers={"traceparent": PARENT})
+            await client.get("/v1/no-such-route")
+    finally:
+        logging.getLogger("ehub.access").removeHandler(lines)
+    assert len(lines.entries) == 2
+    probe, missing = lines.entries
+    assert probe["logger"] == "ehub.access"
+    assert (probe["method"], probe["route"], probe["status"]) == ("GET", "/v1/probe/{item}", 200)
+    assert probe["trace_id"] == TRACE_ID
+    assert isinstance(probe["latency_ms"], float) and probe["latency_ms"] >= 0
+    assert probe["partner_id"] is None  # development mode: nobody authenticated
+    assert (missing["route"], missing["status"]) == ("unmatched", 404)
+    assert missing["trace_id"] not in (None, TRACE_ID)
+
+
+async def test_access_log_can_be_turned_off(tmp_path, monkeypatch):
+    monkeypatch.setenv("EHUB_ACCESS_LOG", "false")
+    lines = _capture_access()
+    try:
+        async with serve_in_process(app_with_probe(tmp_path)) as client:
+            assert (await client.get("/v1/probe/a")).status_code == 200
+    finally:
+        logging.getLogger("ehub.access").removeHandler(lines)
+    assert lines.entries == []
+
+
+async def test_access_log_names_the_partner_the_gateway_admitted(tmp_path):
+    from ehub_gateway.app import create_app
+    from ehub_gateway.partners import service as partners
+    from ehub_gateway.settings import GatewaySettings
+
+    app = create_app(GatewaySettings(var_dir=tmp_path, internal_token="t" * 16))
+    lines = _capture_access()
+    try:
+        async with serve_in_process(app) as client:
+            async with app.state.ctx.db.transaction() as session:
+                partner, key = await partners.create_partner(
+                    session, name="Shop", role="seller", scopes=None
+                )
+            await app.state.keys.load()
+            r = await client.get("/v1/webhooks", headers={"Authorization": f"Bearer {key.key}"})
+            assert r.status_code == 200, r.text
+            assert (await client.get("/v1/webhooks")).status_code == 401
+    finally:
+        logging.getLogger("ehub.access").removeHandler(lines)
+    admitted, refused = lines.entries[-2:]
+    assert admitted["route"] == "/v1/webhooks" and admitted["status"] == 200
+    assert admitted["partner_id"] == partner.id
+    # Refused at the door, before routing: no route template, no partner.
+    assert (refused["route"], refused["status"], refused["partner_id"]) == ("unmatched", 401, None)

@@ -487,9 +487,9 @@ async def await_reply(bootstrap: str, topic: str, order_id: str, timeout: float 
 
 
 async def test_reserve_stock_through_the_broker(database_url, broker, tmp_path):
-    # Topics and a consumer group of its own per database (ehub.zs.catalog-commands, ...):
+    # Topics and a consumer group of its own per database (ehub.zm.catalog-commands, ...):
     # rejoining a group its last member just left makes the broker wait for it.
-    hub = "ZS" if database_url.startswith("sqlite") else "ZP"
+    hub = "ZM" if database_url.startswith("sqlite") else "ZW"  # assigned ISO codes
     settings = CatalogSettings(
         hub_id=hub,
         database_url=database_url,

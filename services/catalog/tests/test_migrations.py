@@ -105,3 +105,48 @@ async def test_0004_adds_owners_to_existing_rows_downgrades_and_upgrades_again(d
         assert await current_revision(db) == "0004"
     finally:
         await db.dispose()
+
+
+async def test_0006_lists_existing_products_searchable_and_goes_down_again(database_url, tmp_path):
+    from ehub_catalog.app import create_app
+    from ehub_catalog.settings import CatalogSettings
+    from ehub_core.testing import serve_in_process
+
+    db = Database(database_url)
+    try:
+        await upgrade(db, "ehub_catalog.migrations", "0005")
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO sellers (id, name, country, sme_verified, auto_accept, "
+                    "created_at) VALUES ('sel_old', 'Old', 'CA', true, false, CURRENT_TIMESTAMP)"
+                )
+            )
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO products (id, seller_id, title, description, hs_code, "
+                    "origin_country, price, currency, weight_kg, stock, created_at) VALUES "
+                    "('prd_old', 'sel_old', 'Smoked lobster', '', '030632', 'CA', 1, 'CAD', "
+                    "1, 1, CURRENT_TIMESTAMP)"
+                )
+            )
+        await upgrade(db, "ehub_catalog.migrations", "0006")
+        assert await current_revision(db) == "0006"
+        # The first start names this hub as the source of the listings made from products.
+        app = create_app(CatalogSettings(database_url=database_url, var_dir=tmp_path, hub_id="CA"))
+        async with serve_in_process(app) as client:
+            r = await client.get("/v1/products", params={"ship_to": "CN", "q": "lobsters"})
+            hits = r.json()["items"]
+            assert [(h["id"], h["source_hub"]) for h in hits] == [("prd_old", "CA")]
+            assert hits[0]["seller"]["sme_verified"] is True
+
+        async with db.engine.begin() as conn:
+            await conn.run_sync(downgrade_to, "0005")
+        tables, _ = await inspect(db)
+        assert "listings" not in tables and "listings_fts" not in tables
+        async with db.engine.connect() as conn:
+            assert (await conn.execute(sa.text("SELECT id FROM products"))).scalar() == "prd_old"
+        await upgrade(db, "ehub_catalog.migrations", "0006")
+        assert await current_revision(db) == "0006"
+    finally:
+        await db.dispose()

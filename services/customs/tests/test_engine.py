@@ -25,12 +25,12 @@ def test_unverified_rule_makes_the_quote_unverified(q, it):
 
 
 def test_unknown_hs_falls_back_to_a_flagged_chapter_estimate(q, it):
-    quote = q("CN", [it("9504.90", 1, "100")])
+    quote = q("CN", [it("9504.90", 1, "1000")])
     line = quote.lines[0]
     assert line.estimate and quote.contains_estimates
     duty = next(c for c in line.charges if c.kind == "duty")
     assert duty.rule_id == "cn.estimate.default" and duty.estimate
-    assert duty.amount == D("8.00")  # never silently zero
+    assert duty.amount == D("80.00")  # never silently zero (above CN's CNY 50 minimum)
     assert any("estimate" in w for w in quote.warnings)
 
 

@@ -59,19 +59,56 @@ CASES = [
         ("120.00", "0", "275.60", "0", "0"),
     ),  # 26000.01 > annual: general trade; 2000.01 x 6 %; 2120.01 x 13 %
     (
-        "cn-wine-general",
+        "cn-wine-general-within-minimum",
         "CN",
         [("2204.21", 1, "100", {"unit_volume_l": "0.75"})],
         {},
-        ("14.00", "12.67", "16.47", "0", "0"),
-    ),  # CT (100+14)/0.9 x 10 %; VAT (114+12.67) x 13 %
+        ("0", "0", "0", "0", "0"),
+    ),  # assessed duty 14.00, CT (100+14)/0.9 x 10 % = 12.67, VAT (114+12.67) x 13 % = 16.47:
+    # each <= CNY 50 per consignment, so none is collected (cn.min.fifty-per-consignment)
+    (
+        "cn-wine-general-12-bottles",
+        "CN",
+        [("2204.21", 12, "100", {"unit_volume_l": "0.75"})],
+        {},
+        ("168.00", "152.00", "197.60", "0", "0"),
+    ),  # duty 1200 x 14 %; CT (1200+168)/0.9 x 10 %; VAT (1368+152) x 13 %
     (
         "cn-cosmetic-under-10-per-ml",
         "CN",
-        [("3304.99", 1, "200", {"unit_volume_l": "0.05"})],
+        [("3304.99", 1, "6000", {"unit_volume_l": "0.7"})],
         {},
-        ("2.00", "0", "26.26", "0", "0"),
-    ),  # 4 CNY/ml < 10: no CT; 1 % duty; 202 x 13 %
+        ("60.00", "0", "787.80", "0", "0"),
+    ),  # 8.57 CNY/ml < 10: no CT; 1 % duty; 6060 x 13 %
+    (
+        "cn-tshirt-100-general-within-minimum",
+        "CN",
+        [("6109.10", 1, "100")],
+        {},
+        ("0", "0", "0", "0", "0"),
+    ),  # no buyer: general trade; duty 6.00 and VAT 106 x 13 % = 13.78, both <= CNY 50
+    (
+        "cn-tshirt-duty-exactly-50",
+        "CN",
+        [("6109.10", 1, "833.33")],
+        {},
+        ("0", "0", "114.83", "0", "0"),
+    ),  # duty 833.33 x 6 % = 50.00 (CNY 50 or less: exempt); VAT on the assessed
+    # duty (833.33+50.00) x 13 % = 114.83 collected
+    (
+        "cn-tshirt-duty-51",
+        "CN",
+        [("6109.10", 1, "850")],
+        {},
+        ("51.00", "0", "117.13", "0", "0"),
+    ),  # 850 x 6 % = 51.00 > 50: collected; (850+51) x 13 %
+    (
+        "cn-cbec-100-no-minimum",
+        "CN",
+        [("6109.10", 1, "100")],
+        {"buyer_id": "b"},
+        ("0", "0", "9.10", "0", "0"),
+    ),  # cross-border retail: the exemption amount is cancelled; 100 x 13 % x 70 %
     (
         "cn-lane-ca-lobster",
         "CN",

@@ -1,18 +1,20 @@
 """A DUPLICATE receipt promises the same event id *and* the same bytes. An event whose id
 CA already holds with other content, or from another hub, is REJECTED
 ``event_id_conflict`` and changes nothing; a true repeat is still a DUPLICATE. Over
-signed HTTP, with real keys, through the ingest group writer; and through the
-backbone's ``ingest`` path."""
+signed HTTP, with real keys, through the ingest group writer; and over the backbone,
+whose messages take the same path and whose receipts go back through the outbox."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from ehub_core.envelope import read_unverified
 from ehub_core.ids import uuid7
+from ehub_core.models import OutboxRecord
 from ehub_core.proto.ehub.v1 import orders_pb2
 from ehub_core.proto.ehub.v1.receipt_pb2 import Receipt, SignedReceipt
-from ehub_gateway.federation.ingest import ingest
 
 from .test_order_party import (
     ACCEPTED,
@@ -20,7 +22,9 @@ from .test_order_party import (
     DUPLICATE,
     REJECTED,
     SOLD,
+    backbone_of,
     hub,  # noqa: F401  (the fixture)
+    on_topic,
     post,
     table_counts,
 )
@@ -83,24 +87,33 @@ async def test_two_copies_of_one_id_in_a_batch_take_the_first(hub) -> None:  # n
 async def test_the_backbone_path_binds_the_bytes_too(hub) -> None:  # noqa: F811
     app, _, keys = hub
     cn = keys["CN"]
-    fed = app.state.fed
+    backbone = backbone_of(app)
     event_id = str(uuid7())
     first = sealed_with(cn, orders_pb2.OrderAccepted(order_id=BOUGHT), BOUGHT, event_id)
     other = sealed_with(cn, orders_pb2.OrderCancelled(order_id=SOLD), SOLD, event_id)
-    results = []
-    for envelopes in ([first], [other], [first]):
-        async with app.state.ctx.db.transaction() as session:
-            result = await ingest(
-                session,
-                envelopes=envelopes,
-                sender_hub="CN",
-                own_hub="CA",
-                via="kafka",
-                trust=fed.trust,
-                key=fed.keyring.active_key(),
+    for envelope in (first, other, first):
+        await backbone.handle(on_topic(envelope, "CN"))
+    async with app.state.ctx.db.reader() as session:
+        receipts = (
+            await session.scalars(
+                select(OutboxRecord.payload)
+                .where(OutboxRecord.topic == "ehub.fed.cn")
+                .order_by(OutboxRecord.id)
             )
-        results.append((result.accepted, result.duplicates, result.rejected))
-    assert results == [(1, 0, 0), (0, 0, 1), (0, 1, 0)]
+        ).all()
+    outcomes = [
+        [(e.event_id, e.outcome, e.reason_code) for e in receipt_of(r).entries]
+        for r in receipts[-3:]
+    ]
+    assert outcomes == [
+        [(event_id, ACCEPTED, "")],
+        [(event_id, REJECTED, "event_id_conflict")],
+        [(event_id, DUPLICATE, "")],
+    ]
+
+
+def receipt_of(signed: bytes) -> Receipt:
+    return Receipt.FromString(SignedReceipt.FromString(signed).receipt)
 
 
 def sealed_with(key: Any, payload: Any, subject: str, event_id: str) -> bytes:

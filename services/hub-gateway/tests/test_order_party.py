@@ -329,11 +329,7 @@ async def test_an_order_event_whose_payload_does_not_decode_is_rejected_in_the_r
 def backbone_of(app: Any) -> Backbone:
     fed = app.state.fed
     return Backbone(
-        db=app.state.ctx.db,
-        settings=fed.settings,
-        keyring=fed.keyring,
-        trust=fed.trust,
-        delivery=fed.delivery,
+        settings=fed.settings, trust=fed.trust, delivery=fed.delivery, writer=fed.writer
     )
 
 

@@ -1,8 +1,10 @@
-"""Operator commands for identity, peers and the dead-letter queue of a hub's gateway.
+"""Operator commands for identity, peers, outbound events and the dead-letter queue of a
+hub's gateway.
 
 They work on the gateway's own state (its key directory and database, from the same
-``EHUB_*`` settings the gateway uses), so they run beside a live gateway: it picks up
-peers within ``EHUB_TRUST_RELOAD_INTERVAL`` seconds.
+``EHUB_*`` settings the gateway uses), through the gateway's own modules (``peer_docs``,
+``peer_store``, ``outbound_store``), so they run beside a live gateway: it picks up peers
+within ``EHUB_TRUST_RELOAD_INTERVAL`` seconds and replayed events at its next round.
 """
 
 from __future__ import annotations
@@ -16,20 +18,16 @@ from typing import Annotated, Any, TypeVar
 
 import httpx
 import typer
-from sqlalchemy import func, select, update
 
 from ehub_core.db import Database
 from ehub_core.migrations import upgrade
 from ehub_core.settings import load_settings
 from ehub_core.signing import HubKey, HubSigningAuth, KeyRing
-from ehub_gateway.federation.models import OutboundEvent
-from ehub_gateway.federation.trust import (
-    TRANSPORTS,
-    add_peer,
-    fetch_document,
-    list_peers,
-    remove_peer,
-)
+from ehub_gateway.federation import outbound_store
+from ehub_gateway.federation.models import DeliveryStatus
+from ehub_gateway.federation.outbound_store import EventView
+from ehub_gateway.federation.peer_docs import add_peer, fetch_document
+from ehub_gateway.federation.peer_store import TRANSPORTS, list_peers, remove_peer
 from ehub_gateway.federation.wellknown import DocumentError
 from ehub_gateway.settings import GatewaySettings
 
@@ -38,6 +36,7 @@ T = TypeVar("T")
 keys_app = typer.Typer(no_args_is_help=True, help="This hub's signing keys.")
 peers_app = typer.Typer(no_args_is_help=True, help="Peer hubs this hub trusts.")
 dlq_app = typer.Typer(no_args_is_help=True, help="Events that could not be delivered.")
+events_app = typer.Typer(no_args_is_help=True, help="Events handed to the federation relay.")
 
 HubOpt = Annotated[str | None, typer.Option("--hub", help="Hub id (default: EHUB_HUB_ID)")]
 VarOpt = Annotated[Path | None, typer.Option("--var-dir", help="State dir (default: EHUB_VAR_DIR)")]
@@ -240,32 +239,91 @@ def peers_remove(
     typer.echo(f"peer {peer_hub.upper()} removed")
 
 
-# -- dead letters ----------------------------------------------------------------------------
+# -- outbound events and dead letters ----------------------------------------------------
+
+
+def _when(t: datetime | None) -> str:
+    return f"{t.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z" if t is not None else "-"
+
+
+def _show(view: EventView) -> list[str]:
+    receipt = "-"
+    if view.receipt_id:
+        receipt = f"{view.receipt_id} from {view.target_hub} at {_when(view.receipted_at)}"
+        if view.receipt_bytes is not None:
+            receipt += f" ({view.receipt_bytes} bytes, signed)"
+    lines = [
+        f"event        {view.event_id}",
+        f"type         {view.event_type} -> {view.target_hub} (subject {view.subject})",
+        f"transport    {view.transport or 'as the peer is set up'}",
+        f"state        {view.status}",
+        f"attempts     {view.attempts}",
+        f"last error   {view.last_error or '-'}",
+        f"created      {_when(view.created_at)}",
+        f"last attempt {_when(view.last_attempt_at)}",
+    ]
+    if view.next_attempt_at is not None:
+        lines.append(f"next attempt {_when(view.next_attempt_at)}")
+    if view.dead_at is not None:
+        lines.append(f"dead-lettered {_when(view.dead_at)}")
+    lines.append(f"receipt      {receipt}")
+    return lines
+
+
+@events_app.command("show")
+def events_show(
+    event_id: Annotated[str, typer.Argument(help="The event id /internal/v1/events answered")],
+    hub: HubOpt = None,
+    var_dir: VarOpt = None,
+) -> None:
+    """State, attempts, last error and receipt of an event handed to the relay."""
+
+    async def work(db: Database) -> EventView | None:
+        return await outbound_store.find_event(db, event_id)
+
+    view = with_db(gateway_settings(hub, var_dir), work)
+    if view is None:
+        typer.echo(f"no outbound event {event_id}", err=True)
+        raise typer.Exit(1)
+    for line in _show(view):
+        typer.echo(line)
+
+
+@events_app.command("list")
+def events_list(
+    status: Annotated[
+        DeliveryStatus | None, typer.Option("--status", help="Only events in this state")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many")] = 100,
+    hub: HubOpt = None,
+    var_dir: VarOpt = None,
+) -> None:
+    """The newest outbound events (oldest of them first), one a line."""
+
+    async def work(db: Database) -> list[EventView]:
+        return await outbound_store.list_events(db, status, limit)
+
+    views = with_db(gateway_settings(hub, var_dir), work)
+    for v in views:
+        typer.echo(
+            f"{v.event_id}  {v.event_type:<18} -> {v.target_hub}  {v.status:<9} "
+            f"attempts={v.attempts}  last attempt {_when(v.last_attempt_at)}  "
+            f"{v.last_error or ''}".rstrip()
+        )
+    typer.echo(f"{len(views)} event(s)")
 
 
 @dlq_app.command("list")
 def dlq_list(hub: HubOpt = None, var_dir: VarOpt = None) -> None:
     """Events that exhausted their delivery attempts or were rejected for good."""
-
-    async def work(db: Database) -> list[OutboundEvent]:
-        async with db.reader() as s:
-            return list(
-                (
-                    await s.scalars(
-                        select(OutboundEvent)
-                        .where(OutboundEvent.status == "dead")
-                        .order_by(OutboundEvent.created_at)
-                    )
-                ).all()
-            )
-
-    rows = with_db(gateway_settings(hub, var_dir), work)
-    for r in rows:
+    views = with_db(gateway_settings(hub, var_dir), outbound_store.dead_letters)
+    for v in views:
         typer.echo(
-            f"{r.event_id}  {r.event_type:<18} -> {r.target_hub}  "
-            f"attempts={r.attempts}  {r.last_error}"
+            f"{v.event_id}  {v.event_type:<18} -> {v.target_hub}  attempts={v.attempts}  "
+            f"created {_when(v.created_at)}  last attempt {_when(v.last_attempt_at)}  "
+            f"dead-lettered {_when(v.dead_at)}  {v.last_error}"
         )
-    typer.echo(f"{len(rows)} dead-lettered event(s)")
+    typer.echo(f"{len(views)} dead-lettered event(s)")
 
 
 @dlq_app.command("replay")
@@ -277,24 +335,7 @@ def dlq_replay(
     """Put dead-lettered events back in the delivery queue with fresh attempts."""
 
     async def work(db: Database) -> int:
-        async with db.transaction() as s:
-            stmt = (
-                update(OutboundEvent)
-                .where(OutboundEvent.status == "dead")
-                .values(status="pending", attempts=0, next_attempt_at=datetime.now(UTC))
-            )
-            if event_ids:
-                stmt = stmt.where(OutboundEvent.event_id.in_(event_ids))
-            result = await s.execute(stmt)
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return await outbound_store.replay_dead(db, event_ids)
 
     n = with_db(gateway_settings(hub, var_dir), work)
     typer.echo(f"{n} event(s) queued for delivery again")
-
-
-async def outbound_counts(db: Database) -> dict[str, int]:
-    async with db.reader() as s:
-        rows = await s.execute(
-            select(OutboundEvent.status, func.count()).group_by(OutboundEvent.status)
-        )
-        return {status: int(n) for status, n in rows.all()}

@@ -9,7 +9,14 @@ from typing import Annotated
 
 import typer
 
-from ehub_cli.federation import dlq_app, gateway_settings, init_hub, keys_app, peers_app
+from ehub_cli.federation import (
+    dlq_app,
+    events_app,
+    gateway_settings,
+    init_hub,
+    keys_app,
+    peers_app,
+)
 from ehub_cli.network import DEFAULT_DB_PREFIX, NetworkPlan, PostgresServer, Supervisor, status
 from ehub_cli.partners import partners_app
 from ehub_cli.services import SERVICES
@@ -19,6 +26,7 @@ network_app = typer.Typer(no_args_is_help=True, help="A local network of hubs.")
 app.add_typer(network_app, name="network")
 app.add_typer(keys_app, name="keys")
 app.add_typer(peers_app, name="peers")
+app.add_typer(events_app, name="events")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(partners_app, name="partners")
 

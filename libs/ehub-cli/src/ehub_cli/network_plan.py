@@ -124,6 +124,11 @@ def service_env(
         env["EHUB_PUBLIC_URL"] = svc.url
         for name in ("catalog", "customs", "logistics"):
             env[f"EHUB_{name.upper()}_URL"] = siblings[name].url
+    if svc.service == "catalog":
+        # Search prices every hit with this hub's customs; a local network shows the demo
+        # catalog (docs/catalog.md) unless the operator says otherwise.
+        env["EHUB_CUSTOMS_URL"] = siblings["customs"].url
+        env.setdefault("EHUB_CATALOG_DEMO_SEED", "true")
     if svc.service == "logistics":
         # A local network has no real carriers: the simulators move every parcel.
         env.setdefault("EHUB_CARRIER_SIMULATION", "1")

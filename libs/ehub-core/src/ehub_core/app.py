@@ -6,37 +6,26 @@ errors, tracing, logging, migrations at start, the event bus and the outbox rela
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import time
-from collections.abc import (
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Iterable,
-    Iterator,
-    Mapping,
-    Sequence,
-)
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
-from ehub_core import telemetry
+from ehub_core import apidocs, openapi, telemetry
 from ehub_core.bus import BusUnavailable, EventBus, Handler, KafkaBus, Subscription
 from ehub_core.db import Database
-from ehub_core.errors import PROBLEM_JSON, PROBLEM_SCHEMA, install_problem_handlers
+from ehub_core.errors import install_problem_handlers
 from ehub_core.limits import BodyLimit
 from ehub_core.migrations import upgrade
 from ehub_core.observability import ObservabilityMiddleware
 from ehub_core.outbox import OutboxRelay
-from ehub_core.partners import is_guarded
 from ehub_core.settings import CoreSettings
 
 log = logging.getLogger("ehub.app")
@@ -86,14 +75,43 @@ def _ops_router() -> APIRouter:
 
     @router.get("/healthz", summary="Liveness: the process is up")
     async def healthz() -> dict[str, str]:
+        """Answers 200 while the process runs; checks nothing else (see /readyz)."""
         return {"status": "ok"}
 
     @router.get(
         "/readyz",
         summary="Readiness: database and broker reachable",
-        responses={503: {"description": "Not ready: the failing check is named"}},
+        responses={
+            200: {
+                "content": {
+                    "application/json": {
+                        "example": {
+                            "status": "ready",
+                            "service": "catalog",
+                            "hub": "CN",
+                            "checks": {"database": "ok", "broker": "ok"},
+                        }
+                    }
+                }
+            },
+            503: {
+                "description": "Not ready: the failing check is named",
+                "content": {
+                    "application/json": {
+                        "example": {
+                            "status": "not ready",
+                            "service": "catalog",
+                            "hub": "CN",
+                            "checks": {"database": "ok", "broker": "error: timeout"},
+                        }
+                    }
+                },
+            },
+        },
     )
     async def readyz(request: Request) -> JSONResponse:
+        """200 when the database answers `SELECT 1` and the broker (if configured) a metadata
+        request; 503 naming the failing check otherwise."""
         ctx: ServiceContext = request.app.state.ctx
         checks: dict[str, str] = {}
         try:
@@ -119,65 +137,24 @@ def _ops_router() -> APIRouter:
         "/metrics",
         summary="Prometheus metrics",
         response_class=Response,
-        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+        responses={
+            200: {
+                "content": {
+                    "text/plain": {
+                        "schema": {"type": "string"},
+                        "example": 'ehub_http_requests_total{service="catalog",method="GET",'
+                        'route="/v1/products",status="200"} 42.0\n',
+                    }
+                }
+            }
+        },
     )
     async def prometheus() -> Response:
+        """Prometheus text exposition: request counts and latencies by route template, outbox
+        and inbox counters, domain metrics."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
-
-
-_PROBLEMS = {
-    400: "Malformed request: a body that is not JSON (`malformed-json`), a NUL in the URL",
-    401: "Caller not identified (gateway credential, partner identity or operator token)",
-    403: "Missing scope, or the operator API is disabled",
-    404: "No such resource, or not the caller's",
-    408: "The request body did not arrive in time (`EHUB_BODY_TIMEOUT`)",
-    413: "The request body is too large (`EHUB_MAX_BODY_BYTES`)",
-    422: "Invalid request: `errors` names each field",
-}
-
-
-def _problem_statuses(route: APIRoute) -> list[int]:
-    dependant = route.dependant
-    statuses = []
-    if route.body_field is not None:
-        statuses += [400, 408, 413]
-    elif dependant.path_params or dependant.query_params:
-        statuses.append(400)
-    if is_guarded(route):
-        statuses += [401, 403]
-    if dependant.path_params:
-        statuses.append(404)
-    if route.body_field is not None or any(
-        (dependant.path_params, dependant.query_params, dependant.header_params)
-    ):
-        statuses.append(422)
-    return statuses
-
-
-def _api_routes(routes: Iterable[Any]) -> Iterator[APIRoute]:
-    for route in routes:
-        included = getattr(route, "original_router", None)  # an included APIRouter
-        if included is not None:
-            yield from _api_routes(included.routes)
-        elif isinstance(route, APIRoute):
-            yield route
-
-
-def document_problems(app: FastAPI) -> None:
-    """Declare, on every operation of ``app``, the problem+json answers the platform gives
-    whatever the operation (malformed JSON, body limits, identity, validation); what an
-    operation answers of its own (a 409, a 503) it declares itself."""
-    for route in _api_routes(app.routes):
-        if not route.include_in_schema:
-            continue
-        for status in _problem_statuses(route):
-            response = route.responses.setdefault(status, {})
-            response.setdefault("description", _PROBLEMS[status])
-            content = response.setdefault("content", {})
-            content.setdefault(PROBLEM_JSON, {"schema": copy.deepcopy(PROBLEM_SCHEMA)})
-    app.openapi_schema = None
 
 
 def create_service_app(
@@ -253,6 +230,8 @@ def create_service_app(
         description=description,
         version=version,
         lifespan=lifespan,
+        docs_url=None,  # served from the service's own files: apidocs.install
+        redoc_url=None,
         # Tracing and metrics come from ObservabilityMiddleware (cheaper, and one scheme
         # for all services); FastAPI's own OpenTelemetry layer would double them.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
@@ -261,7 +240,9 @@ def create_service_app(
     app.include_router(_ops_router())
     for router in routers:
         app.include_router(router)
-    document_problems(app)
+    openapi.document_problems(app)
+    openapi.install(app)
+    apidocs.install(app)
     for layer in middleware:  # inside observability: refusals are logged and counted too
         app.add_middleware(layer)
     # Outside the service's own layers (a too-large Content-Length is refused before
@@ -272,5 +253,5 @@ def create_service_app(
         timeout=settings.body_timeout,
         paths={**(body_limits or {}), **settings.max_body_bytes_paths},
     )
-    app.add_middleware(ObservabilityMiddleware, service=service)
+    app.add_middleware(ObservabilityMiddleware, service=service, access=settings.access_log)
     return app

@@ -23,20 +23,35 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehub_core.bus import Message
 from ehub_core.db import Database
-from ehub_core.models import OutboxRecord
-from ehub_core.outbox import OUTBOX_DIRTY, enqueue
+from ehub_core.outbox import enqueue, enqueue_again
+from ehub_core.streams import (
+    CATALOG_COMMANDS,
+    CUSTOMS_COMMANDS,
+    LOGISTICS_COMMANDS,
+    SAGA_REPLIES,
+    hub_topic,
+)
 
 log = logging.getLogger("ehub.commands")
 
-CATALOG_COMMANDS = "catalog-commands"
-CUSTOMS_COMMANDS = "customs-commands"
-LOGISTICS_COMMANDS = "logistics-commands"
-SAGA_REPLIES = "saga-replies"
+__all__ = [
+    "CATALOG_COMMANDS",
+    "COMMAND_FAILED",
+    "CUSTOMS_COMMANDS",
+    "LOGISTICS_COMMANDS",
+    "SAGA_REPLIES",
+    "command_consumer",
+    "command_id",
+    "decode",
+    "reply_id",
+    "send_command",
+    "send_reply",
+    "topic",
+]
 
 COMMAND_FAILED = "CommandFailed"
 _NAMESPACE = uuid.UUID("6f1c2a52-3d8e-4c55-9a0e-5e1b0c9d7a11")
@@ -45,9 +60,7 @@ Reply = tuple[str, dict[str, Any]]
 CommandHandler = Callable[[AsyncSession, dict[str, Any]], Awaitable[Reply]]
 
 
-def topic(hub_id: str, stream: str) -> str:
-    """Hub-local topic of a stream, e.g. ``ehub.ca.catalog-commands``."""
-    return f"ehub.{hub_id.lower()}.{stream}"
+topic = hub_topic  # the stream names and topics live in ehub_core.streams
 
 
 def command_id(order_id: str, step: str, attempt: int = 0) -> str:
@@ -109,16 +122,7 @@ async def send_reply(
     # delivery is in the outbox already. The saga re-sends a command only when its reply
     # has not arrived (the broker may have lost it), so the stored reply goes out again:
     # marked pending, the relay publishes it once more and the saga's inbox skips a copy.
-    existing = await session.scalar(
-        select(OutboxRecord.id).where(OutboxRecord.event_id == event_id)
-    )
-    if existing is not None:
-        await session.execute(
-            update(OutboxRecord)
-            .where(OutboxRecord.id == existing, OutboxRecord.sent_at.is_not(None))
-            .values(sent_at=None)
-        )
-        session.info[OUTBOX_DIRTY] = True
+    if await enqueue_again(session, event_id):
         return event_id
     return await enqueue(
         session,

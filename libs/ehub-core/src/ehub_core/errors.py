@@ -11,7 +11,7 @@ import copy
 import logging
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -155,6 +155,42 @@ class ServiceUnavailableError(DomainError):
     status = 503
     title = "Service unavailable"
     type_slug = "unavailable"
+
+
+Location = Literal["body", "query", "path", "header"]
+
+
+def field_error(
+    field: str | Sequence[str | int],
+    msg: str,
+    type_: str = "value_error",
+    *,
+    where: Location = "body",
+) -> dict[str, Any]:
+    """One entry of a problem's ``errors``, shaped as the validation errors FastAPI
+    reports, so a client reads a business refusal and a schema refusal alike::
+
+        field_error("lines.0.quantity", "more than in stock", "out_of_stock")
+        == {"loc": ["body", "lines", 0, "quantity"], "field": "lines.0.quantity",
+            "msg": "more than in stock", "type": "out_of_stock"}
+
+    ``field`` is a dotted path (list indexes become integers) or the path's parts;
+    ``where`` is the part of the request it is in (a header name is never split).
+    """
+    if isinstance(field, str):
+        parts: list[str | int] = (
+            [field]
+            if where == "header"
+            else [int(p) if p.isdigit() else p for p in field.split(".")]
+        )
+    else:
+        parts = list(field)
+    return {
+        "loc": [where, *parts],
+        "field": ".".join(str(p) for p in parts),
+        "msg": msg,
+        "type": type_,
+    }
 
 
 def _field_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ehub_core.errors import ConflictError, UnprocessableError
+from ehub_core.errors import ConflictError, UnprocessableError, field_error
 from ehub_core.models import IdempotencyRecord
 
 IdempotencyKey = Annotated[
@@ -90,12 +90,12 @@ def _replay(existing: IdempotencyRecord, digest: str, key: str) -> Outcome:
         raise UnprocessableError(
             f"Idempotency-Key {key!r} was already used with a different request body.",
             errors=[
-                {
-                    "loc": ["header", "Idempotency-Key"],
-                    "field": "Idempotency-Key",
-                    "msg": "reused with a different body",
-                    "type": "idempotency_mismatch",
-                }
+                field_error(
+                    "Idempotency-Key",
+                    "reused with a different body",
+                    "idempotency_mismatch",
+                    where="header",
+                )
             ],
         )
     if existing.status_code is None:

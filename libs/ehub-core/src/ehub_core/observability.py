@@ -1,15 +1,22 @@
 """One ASGI middleware for the per-request observability of every service: a W3C
-trace-context-aware server span and Prometheus request metrics.
+trace-context-aware server span, Prometheus request metrics and the access log.
 
 It replaces the generic OpenTelemetry ASGI instrumentation, which cost ~85 µs per request
 here (measured in process: 45 µs bare FastAPI POST vs 130 µs instrumented, spans
 unsampled); this one does only what ehub needs: extract ``traceparent``, one SERVER span
 named by route template with the stable HTTP semantic-convention attributes, and the
 counters/histogram, for a few µs.
+
+The access log is one line per request on the ``ehub.access`` logger (JSON through
+:class:`ehub_core.telemetry.JsonFormatter`): method, route template, status, latency in
+ms, trace id, and the partner id when the request was authenticated as a partner's (what
+authenticated it left in ``scope["state"]["partner"]``). ``EHUB_ACCESS_LOG=false`` turns
+it off.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -22,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ehub_core import metrics
 
 UNTRACED = frozenset({"/healthz", "/readyz", "/metrics"})
+access_log = logging.getLogger("ehub.access")
 
 
 class _ScopeHeaders(Getter[list[tuple[bytes, bytes]]]):
@@ -38,9 +46,16 @@ _GETTER = _ScopeHeaders()
 
 
 class ObservabilityMiddleware:
-    def __init__(self, app: ASGIApp, service: str, untraced: Iterable[str] = UNTRACED) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        service: str,
+        untraced: Iterable[str] = UNTRACED,
+        access: bool = True,
+    ) -> None:
         self.app = app
         self.service = service
+        self.access = access
         self.untraced = frozenset(untraced)
         self.tracer = trace.get_tracer("ehub_core.observability")
         # Label lookups cost more than the increments; keep the children.
@@ -61,6 +76,7 @@ class ObservabilityMiddleware:
             await send(message)
 
         method = scope["method"]
+        trace_id: str | None = None
         try:
             if scope["path"] in self.untraced:
                 await self.app(scope, receive, send_wrapper)
@@ -74,6 +90,8 @@ class ObservabilityMiddleware:
                     record_exception=True,
                     set_status_on_exception=True,
                 ) as span:
+                    context = span.get_span_context()
+                    trace_id = f"{context.trace_id:032x}" if context.is_valid else None
                     await self.app(scope, receive, send_wrapper)
                     if span.is_recording():
                         route = getattr(scope.get("route"), "path", None)
@@ -84,12 +102,28 @@ class ObservabilityMiddleware:
                         if status >= 500:
                             span.set_status(StatusCode.ERROR)
         finally:
-            self._observe(
-                method,
-                getattr(scope.get("route"), "path", None) or "unmatched",
-                status,
-                time.perf_counter() - start,
-            )
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            seconds = time.perf_counter() - start
+            self._observe(method, route, status, seconds)
+            if self.access and access_log.isEnabledFor(logging.INFO):
+                self._log(scope, method, route, status, seconds, trace_id)
+
+    @staticmethod
+    def _log(
+        scope: Scope, method: str, route: str, status: int, seconds: float, trace_id: str | None
+    ) -> None:
+        state = scope.get("state")
+        partner = getattr(state.get("partner"), "partner_id", None) if state else None
+        ms = round(seconds * 1000, 2)
+        fields = {
+            "method": method,
+            "route": route,
+            "status": status,
+            "latency_ms": ms,
+            "trace_id": trace_id,
+            "partner_id": partner,
+        }
+        access_log.info("%s %s %s %.2f ms", method, route, status, ms, extra={"access": fields})
 
     def _observe(self, method: str, path: str, status: int, seconds: float) -> None:
         key = (method, path, status)

@@ -1,7 +1,8 @@
 """Transactional outbox and its relay (ARCHITECTURE §4).
 
-A service calls :func:`enqueue` inside the transaction that changes its state, so the
-event exists exactly when the change does. The :class:`OutboxRelay` publishes pending
+A service calls :func:`enqueue` (or :func:`enqueue_many`, one statement for many events)
+in the transaction that changes its state, so the event exists exactly when the change
+does; nothing else writes the outbox table. The :class:`OutboxRelay` publishes pending
 rows to the bus in id order (acks=all) and only then marks them sent. A crash between
 the two re-publishes on restart; consumers dedup through the inbox.
 """
@@ -12,13 +13,14 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opentelemetry import propagate
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehub_core import metrics
@@ -69,6 +71,82 @@ async def enqueue(
     )
     session.info[OUTBOX_DIRTY] = True
     return event_id
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """One event for :func:`enqueue_many` (the arguments of :func:`enqueue`)."""
+
+    topic: str
+    event_type: str
+    payload: bytes | Mapping[str, Any]
+    key: str | None = None
+    event_id: str | None = None
+    headers: Mapping[str, str] | None = None
+
+
+async def enqueue_many(
+    session: AsyncSession,
+    events: Sequence[NewEvent],
+    *,
+    current_trace: bool = True,
+    now: datetime | None = None,
+) -> list[str]:
+    """Add ``events`` to the outbox in one multi-row statement, in the session's
+    transaction; return their event ids.
+
+    Headers are those of :func:`enqueue`. With ``current_trace=False`` the current trace
+    context is not stored: an event relayed for another hub carries its own
+    ``traceparent`` header, or none, never the relaying request's.
+    """
+    if not events:
+        return []
+    now = now or datetime.now(UTC)
+    rows: list[dict[str, Any]] = []
+    for ev in events:
+        event_id = ev.event_id or str(uuid7())
+        hdrs: dict[str, str] = {"event_id": event_id, "event_type": ev.event_type}
+        if current_trace:
+            propagate.inject(hdrs)
+        if ev.headers:
+            hdrs.update(ev.headers)
+        payload = ev.payload
+        rows.append(
+            {
+                "id": str(uuid7()),
+                "event_id": event_id,
+                "event_type": ev.event_type,
+                "topic": ev.topic,
+                "key": ev.key,
+                "payload": payload
+                if isinstance(payload, bytes)
+                else json.dumps(payload, default=str).encode(),
+                "headers": hdrs,
+                "created_at": now,
+                "attempts": 0,
+            }
+        )
+    # A Core multi-row insert: one statement whatever the number of events.
+    await session.execute(insert(OutboxRecord), rows)
+    session.info[OUTBOX_DIRTY] = True
+    return [str(r["event_id"]) for r in rows]
+
+
+async def enqueue_again(session: AsyncSession, event_id: str) -> bool:
+    """Publish the stored event ``event_id`` once more: its outbox row, if there is one,
+    is marked pending again in the session's transaction. Return whether there is one."""
+    existing = await session.scalar(
+        select(OutboxRecord.id).where(OutboxRecord.event_id == event_id)
+    )
+    if existing is None:
+        return False
+    await session.execute(
+        update(OutboxRecord)
+        .where(OutboxRecord.id == existing, OutboxRecord.sent_at.is_not(None))
+        .values(sent_at=None)
+    )
+    session.info[OUTBOX_DIRTY] = True
+    return True
 
 
 def to_message(row: Any) -> Message:

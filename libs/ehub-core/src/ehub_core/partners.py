@@ -171,7 +171,9 @@ async def authenticate_partner(request: Request) -> Caller:
             f"{ROLE_HEADER} must be one of {', '.join(sorted(ROLES))}; got {role[:40]!r}."
         )
     scopes = frozenset(request.headers.get(SCOPES_HEADER, "").split())
-    return Caller(partner_id=partner_id, role=role, scopes=scopes)
+    caller = Caller(partner_id=partner_id, role=role, scopes=scopes)
+    request.state.partner = caller  # the access log names the partner
+    return caller
 
 
 async def authenticate_operator(request: Request) -> Caller:

@@ -39,6 +39,11 @@ class CoreSettings(BaseSettings):
     otlp_endpoint: str | None = Field(None, description="OTLP/HTTP traces endpoint")
     log_level: str = Field("INFO", description="Python logging level name")
     log_json: bool = Field(True, description="JSON log lines (false: plain text)")
+    access_log: bool = Field(
+        True,
+        description="One log line per request on the ehub.access logger: method, route "
+        "template, status, latency (ms), trace id, partner id",
+    )
     relay_batch_size: int = Field(500, ge=1, le=10_000, description="Outbox rows per relay batch")
     relay_poll_interval: float = Field(
         0.5, gt=0, le=60, description="Seconds between outbox scans when idle (commits wake it)"

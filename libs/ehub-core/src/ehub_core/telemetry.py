@@ -56,6 +56,9 @@ class JsonFormatter(logging.Formatter):
         if ctx.is_valid:
             entry["trace_id"] = f"{ctx.trace_id:032x}"
             entry["span_id"] = f"{ctx.span_id:016x}"
+        access = getattr(record, "access", None)
+        if access is not None:  # an access-log line (ehub_core.observability)
+            entry.update(access)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)

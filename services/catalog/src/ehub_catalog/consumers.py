@@ -40,7 +40,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehub_catalog.catalog.models import RELEASED, RESERVED, Product, Seller, StockReservation
-from ehub_core import commands
+from ehub_core import commands, streams
 from ehub_core.app import ServiceContext
 from ehub_core.commands import CommandHandler, Reply
 
@@ -328,7 +328,7 @@ async def start_consumers(app: FastAPI, ctx: ServiceContext) -> None:
     """Apply the saga's catalog commands while the service runs."""
     hub = ctx.settings.hub_id
     ctx.subscribe(
-        [commands.topic(hub, commands.CATALOG_COMMANDS)],
+        [streams.hub_topic(hub, streams.CATALOG_COMMANDS)],
         f"ehub-{hub.lower()}-catalog-commands",
         commands.command_consumer(ctx.db, hub, HANDLERS),
     )

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ehub_core import commands
+from ehub_core import commands, streams
 from ehub_core.app import ServiceContext
 from ehub_core.commands import CommandHandler, Reply
 from ehub_customs.allowances.service import confirm_allowance, release_allowance
@@ -98,7 +98,7 @@ async def start_consumers(app: FastAPI, ctx: ServiceContext) -> None:
     hub = ctx.settings.hub_id
     book: RuleBook = app.state.rulebook
     ctx.subscribe(
-        [commands.topic(hub, commands.CUSTOMS_COMMANDS)],
+        [streams.hub_topic(hub, streams.CUSTOMS_COMMANDS)],
         f"ehub-{hub.lower()}-customs-commands",
         commands.command_consumer(ctx.db, hub, make_handlers(book, app.state.screener)),
     )

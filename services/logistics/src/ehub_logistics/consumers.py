@@ -39,11 +39,10 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ehub_core import commands
+from ehub_core import commands, streams
 from ehub_core.app import ServiceContext
 from ehub_core.commands import CommandHandler, Reply
 from ehub_core.errors import ConflictError, DomainError, UnprocessableError
-from ehub_logistics.api.deps import SHIPMENTS_STREAM
 from ehub_logistics.carriers.registry import CarrierRegistry
 from ehub_logistics.shipments import service
 from ehub_logistics.shipments.models import Shipment
@@ -243,12 +242,12 @@ async def start_consumers(app: FastAPI, ctx: ServiceContext) -> None:
     hub = ctx.settings.hub_id
     handlers = LogisticsCommands(
         registry=app.state.carriers,
-        publishing=Publishing(topic=ctx.settings.topic(SHIPMENTS_STREAM)),
+        publishing=Publishing(topic=streams.hub_topic(hub, streams.SHIPMENTS)),
         on_booked=lambda: ensure_simulation(app),
     )
     app.state.logistics_commands = handlers
     ctx.subscribe(
-        [commands.topic(hub, commands.LOGISTICS_COMMANDS)],
+        [streams.hub_topic(hub, streams.LOGISTICS_COMMANDS)],
         f"ehub-{hub.lower()}-logistics-commands",
         commands.command_consumer(
             ctx.db,

@@ -32,6 +32,9 @@ router = APIRouter(
 async def create_seller(
     data: OperatorSellerCreate, session: SessionDep, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
+    """The operator creates a seller owned by the partner named in `owner`, with its SME
+    verification. Takes an `Idempotency-Key`."""
+
     async def create() -> SellerRead:
         seller = await service.create_seller(
             session, data=data, owner=data.owner, sme_verified=data.sme_verified
@@ -55,6 +58,7 @@ async def create_seller(
 async def verify_seller(
     seller_id: str, data: SellerVerification, session: SessionDep
 ) -> SellerRead:
+    """Sets or clears the seller's verified-SME flag; only the operator may."""
     seller = await service.set_verification(
         session, seller_id=seller_id, sme_verified=data.sme_verified
     )
@@ -63,9 +67,11 @@ async def verify_seller(
 
 @router.get("/sellers/{seller_id}", response_model=SellerRead, summary="Any seller")
 async def get_seller(seller_id: str, session: ReadSessionDep) -> SellerRead:
+    """Any seller of this hub, whichever partner owns it."""
     return SellerRead.model_validate(await service.get_seller(session, seller_id=seller_id))
 
 
 @router.get("/products/{product_id}", response_model=ProductRead, summary="Any product")
 async def get_product(product_id: str, session: ReadSessionDep) -> ProductRead:
+    """Any product of this hub, whichever partner owns it."""
     return ProductRead.model_validate(await service.get_product(session, product_id=product_id))

@@ -41,9 +41,41 @@ class Product(Base):
     currency: Mapped[str] = mapped_column(String(3))
     weight_kg: Mapped[Decimal] = mapped_column(Numeric(10, 3))
     stock: Mapped[int] = mapped_column(Integer, default=0)
+    # {"length": .., "width": .., "height": ..} of one packed unit, in cm; None: unknown.
+    dimensions_cm: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     # Always the seller's owner: only the partner owning a seller adds its products.
     owner: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Listing(Base):
+    """The search read model: one row per listing a search can find (docs/catalog.md).
+
+    The hub's own products feed it in the product's transaction (``source_hub`` is this
+    hub, ``id`` the product id); peers' listings are planned as more rows with their
+    ``source_hub``. The full-text index lives outside the ORM: an FTS5 table kept by
+    triggers on SQLite, a generated ``search`` tsvector column on Postgres (0006).
+    """
+
+    __tablename__ = "listings"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(80), unique=True)
+    source_hub: Mapped[str] = mapped_column(String(2))
+    product_id: Mapped[str] = mapped_column(String(40))
+    seller_id: Mapped[str] = mapped_column(String(40), index=True)
+    seller_name: Mapped[str] = mapped_column(String(200))
+    seller_country: Mapped[str] = mapped_column(String(2))
+    seller_sme_verified: Mapped[bool] = mapped_column(Boolean)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text)
+    hs_code: Mapped[str] = mapped_column(String(10), index=True)
+    origin_country: Mapped[str] = mapped_column(String(2), index=True)
+    price: Mapped[Decimal] = mapped_column(Numeric(18, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    weight_kg: Mapped[Decimal] = mapped_column(Numeric(10, 3))
+    dimensions_cm: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    listed_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class StockReservation(Base):

@@ -79,6 +79,15 @@ class SellerRead(BaseModel):
     created_at: datetime
 
 
+class Dimensions(BaseModel):
+    """One packed unit's outer size, in centimetres."""
+
+    model_config = ConfigDict(extra="forbid")
+    length: Decimal = Field(gt=0, le=1000, max_digits=6, decimal_places=1, allow_inf_nan=False)
+    width: Decimal = Field(gt=0, le=1000, max_digits=6, decimal_places=1, allow_inf_nan=False)
+    height: Decimal = Field(gt=0, le=1000, max_digits=6, decimal_places=1, allow_inf_nan=False)
+
+
 class ProductCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     seller_id: PlainText = Field(min_length=1, max_length=40)
@@ -92,6 +101,7 @@ class ProductCreate(BaseModel):
         gt=0, le=100_000, max_digits=10, decimal_places=3, allow_inf_nan=False
     )
     stock: int = Field(0, ge=0, le=INT32_MAX, description="Units in stock (a 32-bit column)")
+    dimensions_cm: Dimensions | None = Field(None, description="One packed unit, in cm")
 
 
 class ProductRead(BaseModel):
@@ -106,6 +116,7 @@ class ProductRead(BaseModel):
     currency: str
     weight_kg: Decimal
     stock: int
+    dimensions_cm: Dimensions | None = None
     owner: str | None = Field(description="The partner (prt_...) owning the product's seller")
     created_at: datetime
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ehub_catalog.catalog.listings import list_product, refresh_seller
 from ehub_catalog.catalog.models import Product, Seller
 from ehub_catalog.catalog.schemas import ProductCreate, SellerCreate
 from ehub_core.errors import NotFoundError, UnprocessableError
@@ -55,13 +54,15 @@ async def set_verification(session: AsyncSession, *, seller_id: str, sme_verifie
     seller = await get_seller(session, seller_id=seller_id)
     seller.sme_verified = sme_verified
     await session.flush()
+    await refresh_seller(session, seller=seller)
     return seller
 
 
 async def create_product(
-    session: AsyncSession, *, data: ProductCreate, visible_to: str | None = None
+    session: AsyncSession, *, data: ProductCreate, hub: str, visible_to: str | None = None
 ) -> Product:
-    """A product of a seller ``visible_to`` owns; it belongs to the seller's owner.
+    """A product of a seller ``visible_to`` owns; it belongs to the seller's owner and is
+    listed at ``hub`` (the search read model) in the same transaction.
 
     Another partner's seller is answered exactly like an unknown one (422 naming
     ``seller_id``), so the answer does not tell whether it exists.
@@ -79,11 +80,17 @@ async def create_product(
                 }
             ],
         )
+    dims = data.dimensions_cm.model_dump(mode="json") if data.dimensions_cm else None
     product = Product(
-        id=new_id("prd"), created_at=datetime.now(UTC), owner=seller.owner, **data.model_dump()
+        id=new_id("prd"),
+        created_at=datetime.now(UTC),
+        owner=seller.owner,
+        dimensions_cm=dims,
+        **data.model_dump(exclude={"dimensions_cm"}),
     )
     session.add(product)
     await session.flush()
+    await list_product(session, product=product, seller=seller, hub=hub)
     return product
 
 
@@ -94,30 +101,3 @@ async def get_product(
     if product is None or not _visible(product.owner, visible_to):
         raise NotFoundError(f"No product {product_id!r}")
     return product
-
-
-async def search_products(
-    session: AsyncSession,
-    *,
-    q: str | None,
-    seller_id: str | None,
-    hs_prefix: str | None,
-    after: str | None,
-    limit: int,
-    visible_to: str | None = None,
-) -> Sequence[Product]:
-    """Products matching every given filter, in id (creation) order after ``after``;
-    only ``visible_to``'s own when given."""
-    stmt = select(Product).order_by(Product.id).limit(limit)
-    if visible_to is not None:
-        stmt = stmt.where(Product.owner == visible_to)
-    if q:
-        pattern = f"%{q.lower()}%"
-        stmt = stmt.where(or_(Product.title.ilike(pattern), Product.description.ilike(pattern)))
-    if seller_id:
-        stmt = stmt.where(Product.seller_id == seller_id)
-    if hs_prefix:
-        stmt = stmt.where(Product.hs_code.startswith(hs_prefix))
-    if after:
-        stmt = stmt.where(Product.id > after)
-    return (await session.scalars(stmt)).all()

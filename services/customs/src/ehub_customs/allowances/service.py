@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ehub_core.errors import NotFoundError, UnprocessableError
+from ehub_core.errors import NotFoundError, UnprocessableError, field_error
 from ehub_core.inbox import consume_once
 from ehub_customs.allowances.models import CONFIRMED, RELEASED, RESERVED, AllowanceEntry
 from ehub_customs.allowances.repository import CENT, AllowanceRepository
@@ -143,7 +143,7 @@ async def record_order(
     """
     if amount < 0:
         raise UnprocessableError(
-            "amount cannot be negative", errors=[{"loc": ["amount"], "msg": "negative"}]
+            "amount cannot be negative", errors=[field_error("amount", "negative")]
         )
     if not await consume_once(session, event_id=event_id, consumer=CONSUMER):
         return False

@@ -2,7 +2,15 @@
 
 from fastapi import APIRouter
 
-from ehub_customs.api import allowances, clearance, declarations, landed_cost, operator, rules
+from ehub_customs.api import (
+    allowances,
+    clearance,
+    declarations,
+    landed_cost,
+    operator,
+    rules,
+    screening,
+)
 
 routers: list[APIRouter] = [
     landed_cost.router,
@@ -10,5 +18,6 @@ routers: list[APIRouter] = [
     allowances.router,
     declarations.router,
     clearance.router,
+    screening.router,
     operator.router,
 ]

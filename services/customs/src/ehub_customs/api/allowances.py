@@ -77,6 +77,8 @@ async def read_allowance(
     caller: AllowancesReader,
     date: DateQuery = None,
 ) -> AllowanceRead:
+    """The buyer's yearly allowance under the destination's cross-border retail regime: used,
+    reserved and left; a partner reads only the buyers it placed orders for."""
     partner = caller.visible_to
     if partner is not None and (
         caller.role != "marketplace"

@@ -56,6 +56,8 @@ async def read_queue(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> QueuePage:
+    """Declarations held for an officer (screening hits, inspections), oldest first, paged with
+    `cursor`."""
     page = await service.queue(session, state=state, reason=reason, cursor=cursor, limit=limit)
     hits = await hits_of(session, [d.id for d in page.items])
     return QueuePage(
@@ -73,6 +75,8 @@ async def read_queue(
 async def claim(
     declaration_id: DeclarationId, session: SessionDep, caller: ClearanceWriter
 ) -> DeclarationRead:
+    """An officer takes a held declaration; 409 when another officer holds it or it was
+    decided."""
     d = await service.claim(session, declaration_id, officer=officer_of(caller))
     return declaration_read(d, (await hits_of(session, [d.id]))[d.id])
 
@@ -90,6 +94,8 @@ async def decide(
     caller: ClearanceWriter,
     ctx: ContextDep,
 ) -> DeclarationRead:
+    """The officer's decision on a declaration they claimed (release, inspect, reject, request
+    documents), with the reason; 409 when not theirs or already decided."""
     d, _ = await service.decide(
         session,
         declaration_id,

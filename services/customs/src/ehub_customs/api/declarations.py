@@ -65,6 +65,8 @@ async def list_declarations(
     _caller: DeclarationsReader,
     order_id: Annotated[str, Query(min_length=1, max_length=100)],
 ) -> list[DeclarationRead]:
+    """The import and export declarations filed for an order, each with its screening and
+    decision."""
     found = await declarations_for_order(session, order_id)
     hits = await hits_of(session, [d.id for d in found])
     return [declaration_read(d, hits[d.id]) for d in found]

@@ -39,6 +39,7 @@ async def read_allowance(
     session: SessionDep,
     date: DateQuery = None,
 ) -> AllowanceRead:
+    """Any buyer's allowance, for the operator."""
     return await allowance_read(session, book, country=country, buyer_id=buyer_id, on=date)
 
 
@@ -51,4 +52,5 @@ async def read_allowance(
 async def create_landed_cost(
     body: LandedCostCreate, book: RuleBookDep, ctx: ContextDep
 ) -> JSONResponse:
+    """A landed-cost quote for the hub itself, as `POST /v1/landed-cost`."""
     return await landed_cost(body, book, ctx)

@@ -41,6 +41,8 @@ async def read_rules(
     _caller: QuotesReader,
     date: Annotated[IsoDate | None, Query(description="YYYY-MM-DD; default: today")] = None,
 ) -> dict[str, Any]:
+    """The destination's duty, tax, threshold and restriction rules in force on `date` (today
+    by default), each with its legal source."""
     rules = book.countries.get(country)
     if rules is None:
         raise NotFoundError(f"No rule book for {country}")

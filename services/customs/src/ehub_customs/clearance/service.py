@@ -28,7 +28,7 @@ from prometheus_client import Histogram
 from sqlalchemy import literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ehub_core.errors import ConflictError, NotFoundError, UnprocessableError
+from ehub_core.errors import ConflictError, NotFoundError, UnprocessableError, field_error
 from ehub_core.outbox import enqueue
 from ehub_customs.declarations.models import CLEARED, HELD, INSPECT, REJECTED, Declaration
 from ehub_customs.screening.models import ScreeningHit, WhitelistEntry
@@ -87,7 +87,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
         raise BadCursor(
             "cursor: not a cursor this API gave out",
-            errors=[{"loc": ["query", "cursor"], "field": "cursor", "msg": "invalid cursor"}],
+            errors=[field_error("cursor", "invalid cursor", where="query")],
         ) from exc
 
 

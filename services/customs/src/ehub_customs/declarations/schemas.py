@@ -21,6 +21,8 @@ from pydantic import (
     field_validator,
 )
 
+from ehub_customs.declarations.records import Records
+
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6, allow_inf_nan=False)]
@@ -124,6 +126,9 @@ class _Declaration(_Body):
 class ImportDeclarationBody(_Declaration):
     """``FileImportDeclaration``: ``country`` is the destination."""
 
+    # Three-record matching (declarations/records.py); optional: the saga sends none yet.
+    records: Records | None = None
+
     country: CountryCode
     origin: CountryCode
     buyer_ref: str | None = Field(None, min_length=1, max_length=100)
@@ -171,8 +176,9 @@ def invalid_reason(exc: ValidationError, limit: int = 5) -> str:
 class HitRead(BaseModel):
     category: str = Field(description="goods | party | value | split")
     outcome: str = Field(
-        description="prohibited | restricted | match | review | undervalued | split (these "
-        "decide) or satisfied | noted | whitelisted (recorded only)"
+        description="prohibited | restricted | match | review | undervalued | split | "
+        "mismatch (these decide) or satisfied | noted | whitelisted | awaiting_waybill | "
+        "matched (recorded only)"
     )
     rule: str
     reason: str

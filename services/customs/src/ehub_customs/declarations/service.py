@@ -13,6 +13,7 @@ the caller's transaction does.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +31,9 @@ from ehub_customs.allowances.service import (
     allowance_date,
     reserve_allowance,
 )
+from ehub_customs.declarations import records
 from ehub_customs.declarations.models import (
+    CLEARED,
     HELD,
     REJECTED,
     Declaration,
@@ -105,6 +108,7 @@ async def file_import(
     _, screened = await screening.run(
         session, _screener(book, screener), decl, IMPORT, buyer_ref=decl.buyer_ref, now=now
     )
+    screened = _match_records(decl, screened)
     decision = Decision(declaration_id, screened.decision, screened.reason_code, screened.reason)
     on = allowance_date(decl.country, now)
     quota = active_quota(book, decl.country, on) if decl.allowance is not None else None
@@ -157,6 +161,28 @@ async def file_import(
         now=now,
     )
     return decision
+
+
+def _match_records(decl: ImportDeclarationBody, screened: Screening) -> Screening:
+    """Add the three-record check to the screening (declarations/records.py): a mismatch
+    holds a declaration screening would clear, and joins the reason of a held one."""
+    if decl.records is None:
+        return screened
+    found = records.mismatches(decl.records, decl.goods_value, decl.currency)
+    if not found:
+        hit = (
+            records.pending_hit()
+            if decl.records.waybill is None
+            else records.matched_hit(decl.records.waybill)
+        )
+        return dataclasses.replace(screened, hits=(*screened.hits, hit))
+    hits = (*screened.hits, *records.hits(found))
+    if screened.decision == REJECTED:
+        return dataclasses.replace(screened, hits=hits)
+    if screened.decision == CLEARED:
+        return Screening(HELD, records.REASON_CODE, records.reason(found), hits)
+    reason = f"{screened.reason}; {records.reason(found)}"
+    return dataclasses.replace(screened, reason=reason, hits=hits)
 
 
 async def file_export(
@@ -223,6 +249,8 @@ async def _store(
     row.consignee_key = screening.consignee_key(decl)
     row.parties = [{"role": r, **p.stored()} for r, p in decl.parties()] or None
     row.documents = [d.model_dump(exclude_none=True) for d in decl.documents] or None
+    if isinstance(decl, ImportDeclarationBody) and decl.records is not None:
+        row.documents = [*(row.documents or []), decl.records.stored()]
     DeclarationRepository(session).add(row)
     await session.flush()
     session.add_all(screening.hit_rows(decision.declaration_id, screened.hits, now))

@@ -37,6 +37,10 @@ class ChargeRead(_Read):
     estimate: bool
     related_rule_ids: list[str]
     note: str | None
+    payer: Literal["seller", "buyer"] = Field(
+        description="Who pays it: the seller (DDP, or collected at sale and remitted by the "
+        "seller) or the buyer (DAP: at delivery, to the carrier)"
+    )
 
 
 class RestrictionRead(_Read):
@@ -80,6 +84,13 @@ class TotalsRead(_Read):
     landed: str
     collected_at_sale: str
     collected_at_border: str
+    seller_pays: str = Field(
+        description="Charges the seller pays (DDP border charges and charges collected at sale)"
+    )
+    buyer_pays_at_delivery: str = Field(
+        description="What the buyer pays at the door (DAP: border charges and the carrier's "
+        "collection fee; DDP: 0)"
+    )
 
 
 class FxRead(_Read):

@@ -45,6 +45,9 @@ class BatchItem(BaseModel):
         None, ge=0, le=100_000, max_digits=15, decimal_places=9, allow_inf_nan=False
     )
     quantity: int = Field(1, gt=0, le=1_000_000)
+    seller_sme_verified: bool = Field(
+        False, description="the seller is a verified SME (eWTP lanes require it)"
+    )
 
 
 class BatchCreate(BaseModel):
@@ -181,6 +184,7 @@ def _price(
             ),
         ),
         buyer_currency=body.currency,
+        seller_sme_verified=item.seller_sme_verified,
     )
     q = quote(book, req, rules=rules)
     t = q.buyer_totals

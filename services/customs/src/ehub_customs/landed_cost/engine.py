@@ -15,6 +15,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decima
 from ehub_core.errors import UnprocessableError
 from ehub_customs.fx import minor_quantum
 from ehub_customs.landed_cost import consignment as cons
+from ehub_customs.landed_cost import payers
 from ehub_customs.landed_cost.pricing import LinePricer
 from ehub_customs.landed_cost.quote import (
     ZERO,
@@ -90,6 +91,7 @@ def quote(
         pricer.price(i, item, goods[i], ship[i], ins[i], cvs[i], carriers[i])
         for i, item in enumerate(items)
     ]
+    minimums = payers.apply_minimums(view, lines, regime, convert)
     consignment_charges = [
         Charge(
             "fee",
@@ -102,6 +104,22 @@ def quote(
         )
         for fee in view.fees
     ]
+    border_due = sum(
+        (
+            c.amount
+            for c in [*(c for x in lines for c in x.charges), *consignment_charges]
+            if c.collected_at == "border"
+        ),
+        ZERO,
+    )
+    fee, fee_warning = payers.collection_fee(
+        view, req, border_due, convert, lambda v: v.quantize(q, mode)
+    )
+    if fee is not None:
+        consignment_charges.append(fee)
+    payers.assign_payers(
+        [*(c for x in lines for c in x.charges), *consignment_charges], req.incoterm
+    )
     totals = _totals(ccy, goods_total, ship_total, ins_total, lines, consignment_charges)
     buyer_ccy = req.buyer_currency or ccy
     buyer_fx = book.fx.rate(ccy, buyer_ccy, req.date, field="buyer_currency")
@@ -109,10 +127,11 @@ def quote(
 
     unverified = set(pricer.unverified)
     unverified.update(c.rule_id for c in consignment_charges if not c.verified)
+    unverified.update(rule_id for rule_id, verified in minimums if not verified)
     if not fx.verified or not buyer_fx.verified:
         unverified.add(f"fx:{book.fx.version}")
     estimates = [line for line in lines if line.estimate]
-    warnings = list(pricer.warnings)
+    warnings = list(pricer.warnings) + ([fee_warning] if fee_warning else [])
     admissible = not any(r.kind == "prohibited" for line in lines for r in line.restrictions)
     return Quote(
         request=req,
@@ -162,11 +181,13 @@ def _totals(
     ccy: str, goods: Decimal, ship: Decimal, ins: Decimal, lines: list, fees: list[Charge]
 ) -> Totals:
     sums = {"duty": ZERO, "excise": ZERO, "vat": ZERO, "levy": ZERO, "fee": ZERO}
-    at_sale = ZERO
+    at_sale = buyer = ZERO
     for charge in [c for line in lines for c in line.charges] + fees:
         sums[charge.kind] += charge.amount
         if charge.collected_at == "sale":
             at_sale += charge.amount
+        if charge.payer == "buyer":
+            buyer += charge.amount
     charges = sum(sums.values(), ZERO)
     return Totals(
         currency=ccy,
@@ -182,6 +203,8 @@ def _totals(
         landed=goods + ship + ins + charges,
         collected_at_sale=at_sale,
         collected_at_border=charges - at_sale,
+        seller_pays=charges - buyer,
+        buyer_pays_at_delivery=buyer,
     )
 
 
@@ -205,4 +228,6 @@ def _convert_totals(t: Totals, ccy: str, rate: Decimal) -> Totals:
         landed=c(t.landed),
         collected_at_sale=c(t.collected_at_sale),
         collected_at_border=c(t.collected_at_border),
+        seller_pays=c(t.seller_pays),
+        buyer_pays_at_delivery=c(t.buyer_pays_at_delivery),
     )

@@ -56,6 +56,7 @@ class Charge:
     estimate: bool = False
     related_rule_ids: tuple[str, ...] = ()
     note: str | None = None
+    payer: str = "seller"  # seller | buyer (landed_cost/payers.py)
 
 
 @dataclass(slots=True)
@@ -100,6 +101,8 @@ class Totals:
     landed: Decimal
     collected_at_sale: Decimal
     collected_at_border: Decimal
+    seller_pays: Decimal = ZERO
+    buyer_pays_at_delivery: Decimal = ZERO
 
 
 @dataclass(slots=True)

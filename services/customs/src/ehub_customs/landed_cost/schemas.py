@@ -151,6 +151,7 @@ def charge_dict(c: Charge) -> dict[str, Any]:
         "estimate": c.estimate,
         "related_rule_ids": list(c.related_rule_ids),
         "note": c.note,
+        "payer": c.payer,
     }
 
 
@@ -194,6 +195,8 @@ def _totals(t: Totals) -> dict[str, str]:
         "landed": str(t.landed),
         "collected_at_sale": str(t.collected_at_sale),
         "collected_at_border": str(t.collected_at_border),
+        "seller_pays": str(t.seller_pays),
+        "buyer_pays_at_delivery": str(t.buyer_pays_at_delivery),
     }
 
 

@@ -227,10 +227,10 @@ def screen_parties(
             entry = h.entry
             ls = sources.get(entry.list_id)
             src = _source(ls.source.title, ls.source.url) if ls else entry.list_id
-            if (party.key, entry.key) in whitelist:
+            if h.on == "name" and h.score >= match_score:
+                outcome = "match"  # never whitelisted: the whitelist clears fuzzy hits
+            elif (party.key, entry.key) in whitelist:
                 outcome = "whitelisted"
-            elif h.on == "name" and h.score >= match_score:
-                outcome = "match"
             else:
                 outcome = "review"
             programs = "/".join(entry.programs) or "-"

@@ -4,6 +4,7 @@ is :func:`ehub_customs.screening.decide.screen` (pure)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehub_customs.declarations.models import IMPORT, Declaration
 from ehub_customs.declarations.schemas import ExportDeclarationBody, ImportDeclarationBody
+from ehub_customs.screening import whitelist as whitelisting
 from ehub_customs.screening.data import ScreeningData, load_screening
 from ehub_customs.screening.decide import (
     Document,
@@ -131,16 +133,9 @@ async def history(
     return History(tuple((v, c) for v, c in rows.all()))
 
 
-async def whitelist(session: AsyncSession, facts: Facts) -> frozenset[tuple[str, str]]:
-    subjects = {p.key for p in facts.parties if p.key}
-    if not subjects:
-        return frozenset()
-    rows = await session.execute(
-        select(WhitelistEntry.subject, WhitelistEntry.entry).where(
-            WhitelistEntry.subject.in_(subjects)
-        )
-    )
-    return frozenset((s, e) for s, e in rows.all())
+async def whitelist(session: AsyncSession, facts: Facts) -> dict[tuple[str, str], WhitelistEntry]:
+    """The whitelist rows of the declaration's parties, by (normalised name, entry)."""
+    return await whitelisting.lookup(session, {p.key for p in facts.parties if p.key})
 
 
 async def run(
@@ -172,9 +167,13 @@ async def run(
         screener.data,
         screener.book,
         history=past,
-        whitelist=cleared,
+        whitelist=frozenset(cleared),
         restricted=screener.restricted,
     )
+    if any(h.outcome == "whitelisted" for h in result.hits):
+        result = dataclasses.replace(
+            result, hits=tuple(whitelisting.annotate(result.hits, cleared))
+        )
     return facts, result
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ehub_customs.tariffs import models as m
 from ehub_customs.tariffs.rulebook import (
+    CollectionFeeRule,
     CountryRules,
     DutyAdjustmentRule,
     DutyRule,
@@ -21,6 +22,7 @@ from ehub_customs.tariffs.rulebook import (
     FlatDutyRule,
     LaneRule,
     LevyRule,
+    MinimumRule,
     QuotaRule,
     RestrictionRule,
     RuleRef,
@@ -171,6 +173,29 @@ def compile_country(model: m.CountryFile, parsed: ParsedFile, err: ErrorFactory)
         fees=[
             FeeRule(refs.make(x.id, x, ("fees", i)), x.name, x.amount, x.currency)
             for i, x in enumerate(model.fees)
+        ],
+        minimums=[
+            MinimumRule(
+                refs.make(x.id, x, ("minimums", i)),
+                frozenset(x.applies_to),
+                x.max_amount,
+                x.currency,
+                x.inclusive,
+                x.not_in_quota_regime,
+            )
+            for i, x in enumerate(model.minimums)
+        ],
+        collection_fees=[
+            CollectionFeeRule(
+                refs.make(x.id, x, ("collection_fees", i)),
+                x.name,
+                frozenset(x.transport),
+                x.amount,
+                x.rate,
+                x.minimum,
+                x.currency,
+            )
+            for i, x in enumerate(model.collection_fees)
         ],
         thresholds=[
             ThresholdRule(

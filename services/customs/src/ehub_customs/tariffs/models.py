@@ -170,6 +170,34 @@ class Fee(Dated):
     per: Literal["consignment"] = "consignment"
 
 
+class Minimum(Dated):
+    """A minimum collectible amount: a charge kind whose consignment total is at or below
+    (``inclusive``) or below ``max_amount`` is not collected (China: CNY 50 per
+    consignment in general trade). ``not_in_quota_regime``: a quota regime (China's
+    cross-border retail import) that applies to the order cancels it."""
+
+    id: str
+    applies_to: list[Literal["duty", "excise", "vat"]] = Field(min_length=1)
+    max_amount: Amount
+    currency: CurrencyCode
+    inclusive: bool = True
+    not_in_quota_regime: bool = False
+
+
+class CollectionFee(Dated):
+    """What the carrier charges the buyer at delivery for collecting duty and tax (DAP
+    only, and only when there is something to collect): ``amount`` or ``rate`` of the
+    amount collected, at least ``minimum``."""
+
+    id: str
+    name: str
+    transport: list[Literal["courier", "postal", "freight"]] = Field(min_length=1)
+    amount: Amount = Decimal(0)
+    rate: Rate | None = None
+    minimum: Amount = Decimal(0)
+    currency: CurrencyCode
+
+
 class DutyAdjustment(Dated):
     id: str
     kind: Literal["preference", "additional"]
@@ -252,6 +280,8 @@ class CountryFile(Strict):
     excise: list[Excise] = Field(default_factory=list)
     levies: list[Levy] = Field(default_factory=list)
     fees: list[Fee] = Field(default_factory=list)
+    minimums: list[Minimum] = Field(default_factory=list)
+    collection_fees: list[CollectionFee] = Field(default_factory=list)
     thresholds: list[Threshold] = Field(default_factory=list)
     flat_duties: list[FlatDuty] = Field(default_factory=list)
     quota_regimes: list[QuotaRegime] = Field(default_factory=list)

@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Generic, TypeVar
 
-from ehub_core.errors import UnprocessableError
+from ehub_core.errors import UnprocessableError, field_error
 from ehub_customs.fx import FxTable
 
 
@@ -98,6 +98,27 @@ class FeeRule:
     ref: RuleRef
     name: str
     amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class MinimumRule:
+    ref: RuleRef
+    applies_to: frozenset[str]
+    max_amount: Decimal
+    currency: str
+    inclusive: bool
+    not_in_quota_regime: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionFeeRule:
+    ref: RuleRef
+    name: str
+    transport: frozenset[str]
+    amount: Decimal
+    rate: Decimal | None
+    minimum: Decimal
     currency: str
 
 
@@ -213,6 +234,8 @@ class CountryView:
     flat_duties: tuple[FlatDutyRule, ...]
     quota: QuotaRule | None
     restrictions: tuple[RestrictionRule, ...]
+    minimums: tuple[MinimumRule, ...] = ()
+    collection_fees: tuple[CollectionFeeRule, ...] = ()
 
     def duty_for(self, hs: str) -> DutyRule:
         """The duty rule by longest prefix; else the chapter estimate (flagged ``estimate``)."""
@@ -251,6 +274,8 @@ class CountryRules:
     flat_duties: list[FlatDutyRule]
     quotas: list[QuotaRule]
     restrictions: list[RestrictionRule]
+    minimums: list[MinimumRule] = field(default_factory=list)
+    collection_fees: list[CollectionFeeRule] = field(default_factory=list)
     _views: dict[date, CountryView] = field(default_factory=dict)
 
     def view(self, on: date) -> CountryView:
@@ -272,7 +297,7 @@ class CountryRules:
         if default is None or (self.vat and vat_default is None):
             raise UnprocessableError(
                 f"No {self.code} rules are in force on {on.isoformat()}",
-                errors=[{"loc": ["body", "date"], "msg": f"outside the {self.code} rule book"}],
+                errors=[field_error("date", f"outside the {self.code} rule book")],
             )
         duties: list[tuple[str, DutyRule]] = [(d.hs, d) for d in self.duties if d.ref.in_force(on)]
         vat_items = [(p, v) for v in vat if v.hs for p in v.hs]
@@ -293,6 +318,8 @@ class CountryRules:
             flat_duties=tuple(x for x in self.flat_duties if x.ref.in_force(on)),
             quota=quotas[0] if quotas else None,
             restrictions=tuple(x for x in self.restrictions if x.ref.in_force(on)),
+            minimums=tuple(x for x in self.minimums if x.ref.in_force(on)),
+            collection_fees=tuple(x for x in self.collection_fees if x.ref.in_force(on)),
         )
 
 
@@ -311,7 +338,7 @@ class RuleBook:
             known = ", ".join(sorted(self.countries))
             raise UnprocessableError(
                 f"No rule book for destination {code!r} (known: {known})",
-                errors=[{"loc": ["body", "destination"], "msg": f"unknown country {code!r}"}],
+                errors=[field_error("destination", f"unknown country {code!r}")],
             )
         return rules
 

@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field
 
 from ehub_core import metrics
 from ehub_core.deps import SessionDep
-from ehub_core.envelope import sign_receipt
 from ehub_core.errors import (
     PROBLEM_JSON,
     DomainError,
@@ -32,12 +31,12 @@ from ehub_core.signing import (
     target_uri_from_asgi,
     verify_request,
 )
-from ehub_gateway.federation.delivery import RECEIPT_CONTENT_TYPE
-from ehub_gateway.federation.group_writer import DeferredNonces, IngestJob
-from ehub_gateway.federation.ingest import receipt_entries, verify_batch
+from ehub_gateway.federation.delivery_http import RECEIPT_CONTENT_TYPE
+from ehub_gateway.federation.ingest import verify_batch
+from ehub_gateway.federation.ingest_record import DeferredNonces, IngestJob
 from ehub_gateway.federation.parties import NotOrderParty
+from ehub_gateway.federation.peer_store import mark_revoked
 from ehub_gateway.federation.runtime import Federation, get_federation
-from ehub_gateway.federation.trust import mark_revoked
 
 router = APIRouter(tags=["federation"])
 FedDep = Annotated[Federation, Depends(get_federation)]
@@ -133,20 +132,19 @@ async def receive_events(request: Request, fed: FedDep) -> Response:
         ) from None
     if len(batch.envelopes) > MAX_BATCH:
         raise PayloadTooLarge(f"At most {MAX_BATCH} envelopes per batch")
-    now = datetime.now(UTC)
     good, rejected, claims = verify_batch(
         list(batch.envelopes),
         sender_hub=verified.hub_id,
         own_hub=fed.hub,
         trust=fed.trust,
         clock_skew=fed.settings.clock_skew,
-        now=now,
+        now=datetime.now(UTC),
         max_event_bytes=fed.settings.max_event_bytes,
     )
     assert nonces.seen is not None
-    job = IngestJob(nonces.seen, good, "http", sender_hub=verified.hub_id, claims=claims)
+    job = IngestJob(verified.hub_id, "http", good, rejected, claims, nonce=nonces.seen)
     try:
-        fresh_nonce, taken, conflicts = await fed.writer.submit(job)
+        recorded, receipt = await fed.writer.submit(job)
     except NotOrderParty:
         # 403 naming the event: its sender dead-letters that one and re-sends the rest.
         metrics.FED_INGESTED.labels(fed.hub, "http", "not_order_party").inc()
@@ -156,28 +154,13 @@ async def receive_events(request: Request, fed: FedDep) -> Response:
             "The events could not be recorded; nothing was accepted, send them again.",
             headers={"Retry-After": "1"},
         ) from exc
-    if not fresh_nonce:
-        metrics.FED_INGESTED.labels(fed.hub, "http", "replayed_nonce").inc()
+    if not recorded.fresh_nonce:
         raise UnauthorizedError(
             f"nonce {nonces.seen.nonce} was already used",
             title="Signature rejected",
             reason="replayed_nonce",
             headers={"WWW-Authenticate": 'Signature realm="ehub"'},
         )
-    entries = receipt_entries(good, taken, conflicts)
-    receipt = sign_receipt(
-        [*entries, *rejected],
-        fed.keyring.active_key(),
-        sender_hub=verified.hub_id,
-        received_at=now,
-    )
-    for outcome, n in (
-        ("accepted", len(taken)),
-        ("duplicate", len(good) - len(taken) - len(conflicts)),
-        ("rejected", len(rejected) + len(conflicts)),
-    ):
-        if n:
-            metrics.FED_INGESTED.labels(fed.hub, "http", outcome).inc(n)
     return signed(request, fed, 200, receipt, RECEIPT_CONTENT_TYPE)
 
 

@@ -4,35 +4,26 @@ the federation relay."""
 from __future__ import annotations
 
 import hmac
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header
 from google.protobuf.json_format import ParseDict, ParseError
 from pydantic import BaseModel, Field
 
 from ehub_core.deps import SessionDep
-from ehub_core.envelope import PAYLOAD_TYPES
 from ehub_core.errors import ForbiddenError, UnauthorizedError, UnprocessableError
+from ehub_core.streams import EVENT_TYPES, RELAYABLE_TYPES
 from ehub_gateway.federation.outbound import submit
 from ehub_gateway.federation.runtime import Federation, get_federation
 
 router = APIRouter(prefix="/internal/v1", tags=["internal"])
 FedDep = Annotated[Federation, Depends(get_federation)]
 
-EventType = Literal[
-    "OrderPlaced",
-    "OrderAccepted",
-    "OrderRejected",
-    "OrderCancelled",
-    "OrderCancelRefused",
-    "ReturnRequested",
-    "ReturnReceived",
-    "DeclarationFiled",
-    "ClearanceDecided",
-    "ShipmentBooked",
-    "ShipmentEvent",
-    "DeliveryConfirmed",
-]
+# The event types a hub's own services may hand to the relay (ehub_core.streams).
+if TYPE_CHECKING:
+    EventType = str
+else:
+    EventType = Literal[RELAYABLE_TYPES]
 
 
 async def require_internal(
@@ -94,7 +85,7 @@ async def submit_events(
                 ],
             )
         try:
-            payload = ParseDict(ev.payload, PAYLOAD_TYPES[ev.type]())
+            payload = ParseDict(ev.payload, EVENT_TYPES[ev.type].message())
         except ParseError as exc:
             raise UnprocessableError(
                 f"payload is not a valid {ev.type}: {exc}",

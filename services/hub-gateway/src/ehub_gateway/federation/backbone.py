@@ -1,24 +1,28 @@
 """The Kafka backbone side of federation: this hub's topic ``ehub.fed.<hub>`` carries
 envelopes from peers (``kind=envelope``) and receipts for what we sent (``kind=receipt``).
 
-An envelope is ingested exactly as over HTTP; its signed receipt goes back through the
-outbox to the sender's topic, so it is not lost if the broker is briefly unreachable. A
-duplicate is receipted again, which covers a receipt the broker lost.
+An envelope is ingested exactly as over HTTP (``ingest.py``: verified here, recorded by
+the group writer); its signed receipt goes back through the outbox to the sender's topic,
+written in the transaction that records the event, so it is not lost if the broker is
+briefly unreachable. A duplicate is receipted again, which covers a receipt the broker
+lost.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from ehub_core import metrics
 from ehub_core.bus import Message
-from ehub_core.db import Database
 from ehub_core.envelope import read_unverified, verify_receipt
 from ehub_core.errors import ForbiddenError
-from ehub_core.outbox import enqueue
-from ehub_core.signing import KeyRing, SignatureError
-from ehub_gateway.federation.delivery import DeliveryWorker, fed_topic
-from ehub_gateway.federation.ingest import ingest
+from ehub_core.signing import SignatureError
+from ehub_core.streams import fed_topic
+from ehub_gateway.federation.delivery import DeliveryWorker
+from ehub_gateway.federation.group_writer import IngestWriter
+from ehub_gateway.federation.ingest import verify_batch
+from ehub_gateway.federation.ingest_record import IngestJob
 from ehub_gateway.federation.trust import TrustStore
 from ehub_gateway.settings import GatewaySettings
 
@@ -29,16 +33,14 @@ class Backbone:
     def __init__(
         self,
         *,
-        db: Database,
         settings: GatewaySettings,
-        keyring: KeyRing,
         trust: TrustStore,
         delivery: DeliveryWorker,
+        writer: IngestWriter,
     ) -> None:
-        self.db = db
         self.settings = settings
-        self.keyring = keyring
         self.trust = trust
+        self.writer = writer
         self.delivery = delivery
         self.hub = settings.hub_id
 
@@ -65,33 +67,24 @@ class Backbone:
         claimed_source = read_unverified(message.value).source_hub
         if self.trust.peer(claimed_source) is None:
             raise SignatureError("unknown_key", f"{claimed_source} is not a peer")
-        async with self.db.transaction() as session:
-            result = await ingest(
-                session,
-                envelopes=[message.value],
-                sender_hub=claimed_source,  # verified: the envelope key must be its hub's
-                own_hub=self.hub,
-                via="kafka",
-                trust=self.trust,
-                key=self.keyring.active_key(),
-                clock_skew=self.settings.clock_skew,
-                max_event_bytes=self.settings.max_event_bytes,
-            )
-            await enqueue(
-                session,
-                topic=fed_topic(claimed_source),
-                event_type="Receipt",
-                payload=result.signed_receipt,
-                key=self.hub,
-                headers={"kind": "receipt", "source_hub": self.hub},
-            )
-        for outcome, n in (
-            ("accepted", result.accepted),
-            ("duplicate", result.duplicates),
-            ("rejected", result.rejected),
-        ):
-            if n:
-                metrics.FED_INGESTED.labels(self.hub, "kafka", outcome).inc(n)
+        good, rejected, claims = verify_batch(
+            [message.value],
+            sender_hub=claimed_source,  # verified: the envelope key must be its hub's
+            own_hub=self.hub,
+            trust=self.trust,
+            clock_skew=self.settings.clock_skew,
+            now=datetime.now(UTC),
+            max_event_bytes=self.settings.max_event_bytes,
+        )
+        job = IngestJob(
+            claimed_source,
+            "kafka",
+            good,
+            rejected,
+            claims,
+            receipt_topic=fed_topic(claimed_source),
+        )
+        await self.writer.submit(job)
 
     async def _on_receipt(self, message: Message) -> None:
         receipt = verify_receipt(

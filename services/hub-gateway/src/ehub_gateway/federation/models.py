@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text
@@ -40,8 +41,25 @@ class PeerKey(Base):
     added_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class DeliveryStatus(StrEnum):
+    """Where an outbound event is on its way to the peer."""
+
+    PENDING = "pending"  # to be sent (again) at next_attempt_at
+    SENT = "sent"  # published on the backbone; re-sent at next_attempt_at without receipt
+    RECEIPTED = "receipted"  # the peer's signed receipt confirms it (final)
+    DEAD = "dead"  # dead-lettered: out of attempts or refused for good (ehub dlq)
+
+
+DUE = (DeliveryStatus.PENDING, DeliveryStatus.SENT)
+
+
 class OutboundEvent(Base):
-    """An event sealed by this hub for a peer, kept until the peer's signed receipt."""
+    """An event sealed by this hub for a peer, kept until the peer's signed receipt.
+
+    ``sent_at`` is when it was last sent (each attempt, over either transport);
+    ``last_error`` what went wrong with the last attempt that failed; for a ``dead`` row,
+    which is never due again, ``next_attempt_at`` is when it was dead-lettered.
+    """
 
     __tablename__ = "fed_outbound"
 
@@ -52,7 +70,7 @@ class OutboundEvent(Base):
     envelope: Mapped[bytes] = mapped_column(LargeBinary)  # SignedEnvelope, exact bytes
     digest: Mapped[str] = mapped_column(String(64))
     transport: Mapped[str | None] = mapped_column(String(10))  # None = the peer's
-    status: Mapped[str] = mapped_column(String(10))  # pending | sent | receipted | dead
+    status: Mapped[str] = mapped_column(String(10))  # a DeliveryStatus
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ehub_core.envelope import envelope_digest, read_unverified, seal
 from ehub_core.errors import ConflictError
 from ehub_core.signing import HubKey
-from ehub_gateway.federation.models import OutboundEvent
+from ehub_gateway.federation.models import DeliveryStatus, OutboundEvent
 
 
 def current_traceparent() -> str:
@@ -69,7 +69,7 @@ async def submit(
         envelope=data,
         digest=envelope_digest(data),
         transport=transport,
-        status="pending",
+        status=DeliveryStatus.PENDING,
         attempts=0,
         next_attempt_at=now,
         created_at=now,

@@ -35,11 +35,10 @@ from ehub_core.proto.ehub.v1.envelope_pb2 import Envelope
 from ehub_core.proto.ehub.v1.orders_pb2 import OrderPlaced
 from ehub_core.signing import SignatureError
 from ehub_core.signing.errors import Reason
+from ehub_core.streams import ORDER_STREAMS  # the streams whose events are about one order
 from ehub_gateway.federation.models import ReceivedEvent
 from ehub_gateway.orders.models import Order
 
-# The streams whose events are about one order (see ``ingest.STREAMS``).
-ORDER_STREAMS = frozenset({"orders", "customs", "shipments"})
 PLACED = "OrderPlaced"
 # Ids per SELECT ... IN (...): far below SQLite's and asyncpg's bind-parameter limits.
 _CHUNK = 500

@@ -16,8 +16,9 @@ from fastapi import FastAPI, Request
 from ehub_core.app import ServiceContext
 from ehub_core.nonce_store import purge_expired_nonces
 from ehub_core.signing import HubSigningAuth, KeyRing
+from ehub_core.streams import fed_topic
 from ehub_gateway.federation.backbone import Backbone
-from ehub_gateway.federation.delivery import DeliveryWorker, fed_topic
+from ehub_gateway.federation.delivery import DeliveryWorker
 from ehub_gateway.federation.group_writer import IngestWriter
 from ehub_gateway.federation.own_keys import LiveKeyRing
 from ehub_gateway.federation.trust import TrustStore
@@ -97,15 +98,13 @@ async def start_federation(app: FastAPI, ctx: ServiceContext) -> None:
     delivery = DeliveryWorker(
         db=ctx.db, settings=settings, keyring=keyring, trust=trust, client=client, bus=ctx.bus
     )
+    writer = IngestWriter(ctx.db, settings.hub_id, ctx.relay, keyring.active_key)
     backbone = None
     if ctx.bus is not None:
-        backbone = Backbone(
-            db=ctx.db, settings=settings, keyring=keyring, trust=trust, delivery=delivery
-        )
+        backbone = Backbone(settings=settings, trust=trust, delivery=delivery, writer=writer)
         ctx.subscribe(
             [backbone.topic], f"ehub-{settings.hub_id.lower()}-gateway-federation", backbone.handle
         )
-    writer = IngestWriter(ctx.db, settings.hub_id, ctx.relay)
     app.state.fed = Federation(settings, keyring, trust, delivery, backbone, client, writer)
     ctx.tasks.append(asyncio.create_task(writer.run(), name="ingest-writer"))
     ctx.tasks.append(asyncio.create_task(trust.run(), name="trust-store"))

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from ehub_core.deps import ReadSessionDep, SessionDep
-from ehub_core.errors import DomainError, UnprocessableError
+from ehub_core.errors import DomainError, UnprocessableError, field_error
 from ehub_core.idempotency import IdempotencyKey
 from ehub_core.nonce_store import SqlNonceStore
 from ehub_gateway.api.federation import authenticate, signed, signed_problem
@@ -68,6 +68,8 @@ async def place_order(
 
 @router.get("/{order_id}", response_model=OrderRead, summary="An order and its timeline")
 async def read_order(order_id: str, session: ReadSessionDep, partner_id: PartnerIdDep) -> OrderRead:
+    """The order with its money, declarations and timeline, at either hub; a partner reads only
+    its own."""
     order = await service.get_order(session, order_id, partner_id)
     return await service.read_order(session, order)
 
@@ -83,6 +85,8 @@ async def list_orders(
     cursor: Annotated[str | None, Query(pattern=r"^ord_[0-9a-f]{32}$")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> OrderPage:
+    """The caller's orders at this hub, newest first, filtered by state and creation time,
+    paged with `cursor`."""
     items, next_cursor = await service.list_orders(
         session,
         state=state,
@@ -109,6 +113,8 @@ async def _request(
 
 @router.post("/{order_id}/accept", response_model=OrderRead, summary="The seller accepts")
 async def accept(order_id: str, request: Request, session: SessionDep) -> OrderRead:
+    """The seller accepts an order waiting for it; the saga goes on to export clearance and
+    booking."""
     return await _request(request, session, order_id, "accept", None)
 
 
@@ -116,6 +122,8 @@ async def accept(order_id: str, request: Request, session: SessionDep) -> OrderR
 async def reject(
     order_id: str, request: Request, session: SessionDep, body: ReasonIn | None = None
 ) -> OrderRead:
+    """The seller rejects an order waiting for it, with a reason; what was reserved is released
+    at both hubs."""
     return await _request(request, session, order_id, "reject", body)
 
 
@@ -127,6 +135,8 @@ async def reject(
 async def cancel(
     order_id: str, request: Request, session: SessionDep, body: ReasonIn | None = None
 ) -> OrderRead:
+    """The buyer's marketplace cancels before the carrier has picked the parcel up; both hubs
+    undo what was done."""
     return await _request(request, session, order_id, "cancel", body)
 
 
@@ -148,8 +158,54 @@ async def return_order(
 @peer_router.post(
     "/federation/v1/offers",
     summary="The seller hub's live offer for an order: products, stock, rates (signed)",
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "example": {
+                        "seller": {
+                            "id": "sel_01",
+                            "name": "Atlantic Lobster Co.",
+                            "country": "CA",
+                            "sme_verified": True,
+                        },
+                        "currency": "CAD",
+                        "lines": [
+                            {
+                                "line_id": "l1",
+                                "product_id": "prd_01",
+                                "quantity": 2,
+                                "title": "Live lobster",
+                                "hs_code": "030632",
+                                "origin_country": "CA",
+                                "unit_price": "45.00",
+                                "currency": "CAD",
+                                "weight_kg": "0.9",
+                            }
+                        ],
+                        "rates": [
+                            {
+                                "rate_id": "rate_01",
+                                "carrier": "postal",
+                                "service": "surface_parcel",
+                                "service_level": "economy",
+                                "amount": "16.64",
+                                "currency": "USD",
+                                "transit_days": 12,
+                            }
+                        ],
+                        "cheapest": "rate_01",
+                        "fastest": "rate_01",
+                    }
+                }
+            }
+        }
+    },
 )
 async def offers(request: Request, orders: OrdersDep) -> Response:
+    """A peer hub (the buyer's) asks, in an RFC 9421-signed request, what its order would
+    get here: the seller, each line priced from the catalog and checked against stock, and
+    the carriers' rates to the buyer's address. The answer, offer or problem, is signed."""
     fed = orders.fed
     body = await request.body()
     async with orders.saga.db.transaction() as session:
@@ -168,15 +224,7 @@ async def _offer(orders: Orders, body: bytes) -> dict[str, Any]:
     except ValidationError as exc:
         raise UnprocessableError(
             "Invalid offer request",
-            errors=[
-                {
-                    "loc": list(e["loc"]),
-                    "field": ".".join(map(str, e["loc"])),
-                    "msg": e["msg"],
-                    "type": e["type"],
-                }
-                for e in exc.errors()
-            ],
+            errors=[field_error(e["loc"], e["msg"], e["type"]) for e in exc.errors()],
         ) from None
     settings = orders.fed.settings
     return await build_offer(

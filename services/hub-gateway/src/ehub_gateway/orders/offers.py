@@ -20,7 +20,13 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from ehub_core.errors import DomainError, NotFoundError, ServiceUnavailableError, UnprocessableError
+from ehub_core.errors import (
+    DomainError,
+    NotFoundError,
+    ServiceUnavailableError,
+    UnprocessableError,
+    field_error,
+)
 from ehub_core.signing import KeyResolver, SignatureError, verify_response
 
 ID = r"^[A-Za-z0-9_\-]{1,40}$"
@@ -56,10 +62,6 @@ class OfferRequest(BaseModel):
     ship_to: OfferPlace
 
 
-def _field_error(field: str, msg: str, type_: str) -> dict[str, Any]:
-    return {"loc": ["body", *field.split(".")], "field": field, "msg": msg, "type": type_}
-
-
 async def _get(client: httpx.AsyncClient, url: str) -> httpx.Response:
     try:
         return await client.get(url)
@@ -76,7 +78,7 @@ async def build_offer(
     if resp.status_code == 404:
         raise UnprocessableError(
             f"seller {request.seller_id} is not on this hub",
-            errors=[_field_error("seller_id", "unknown seller", "unknown_seller")],
+            errors=[field_error("seller_id", "unknown seller", "unknown_seller")],
         )
     resp.raise_for_status()
     seller = resp.json()
@@ -92,9 +94,7 @@ async def build_offer(
         ):
             raise UnprocessableError(
                 f"product {line.product_id} is not sold by {request.seller_id} on this hub",
-                errors=[
-                    _field_error(f"lines.{i}.product_id", "unknown product", "unknown_product")
-                ],
+                errors=[field_error(f"lines.{i}.product_id", "unknown product", "unknown_product")],
             )
         resp.raise_for_status()
         p = resp.json()
@@ -102,7 +102,7 @@ async def build_offer(
             raise UnprocessableError(
                 f"product {line.product_id}: {wanted[line.product_id]} asked, "
                 f"{p['stock']} in stock",
-                errors=[_field_error(f"lines.{i}.quantity", "more than in stock", "out_of_stock")],
+                errors=[field_error(f"lines.{i}.quantity", "more than in stock", "out_of_stock")],
             )
         lines.append(
             {
@@ -121,14 +121,14 @@ async def build_offer(
     if len(currencies) != 1:
         raise UnprocessableError(
             "the lines are priced in different currencies; place one order per currency",
-            errors=[_field_error("lines", "mixed currencies", "mixed_currencies")],
+            errors=[field_error("lines", "mixed currencies", "mixed_currencies")],
         )
     currency = currencies.pop()
     ship_from = seller.get("ship_from")
     if not ship_from:
         raise UnprocessableError(
             f"seller {request.seller_id} has no dispatch address (ship_from) yet",
-            errors=[_field_error("seller_id", "no ship_from address", "seller_not_shipping")],
+            errors=[field_error("seller_id", "no ship_from address", "seller_not_shipping")],
         )
     weight = sum(Decimal(x["weight_kg"]) * x["quantity"] for x in lines)
     goods = sum(Decimal(x["unit_price"]) * x["quantity"] for x in lines)
@@ -149,7 +149,7 @@ async def build_offer(
     if resp.status_code == 422:
         raise UnprocessableError(
             f"no carrier can quote this route: {resp.json().get('detail', '')}",
-            errors=[_field_error("ship_to", "no rate for this route", "no_route")],
+            errors=[field_error("ship_to", "no rate for this route", "no_route")],
         )
     resp.raise_for_status()
     rates = resp.json()

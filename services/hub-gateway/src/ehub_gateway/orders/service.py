@@ -17,6 +17,7 @@ from ehub_core.errors import (
     NotFoundError,
     ServiceUnavailableError,
     UnprocessableError,
+    field_error,
 )
 from ehub_core.idempotency import Outcome, request_hash, run_once
 from ehub_core.ids import uuid7
@@ -53,10 +54,6 @@ class Orders:
         return str(self.fed.settings.customs_url).rstrip("/")
 
 
-def _err(field: str, msg: str, type_: str) -> dict[str, Any]:
-    return {"loc": ["body", *field.split(".")], "field": field, "msg": msg, "type": type_}
-
-
 def buyer_ref(hub: str, data: OrderCreate) -> str:
     """A stable, non-reversible key for the buyer's allowance: the person (identity
     number) where the regime has one, so every marketplace's orders count together."""
@@ -75,7 +72,7 @@ def _choose_rate(offer: dict[str, Any], data: OrderCreate) -> dict[str, Any]:
         offered = ", ".join(f"{r['carrier']}/{r['service']}" for r in rates) or "none"
         raise UnprocessableError(
             f"{wish.carrier}/{wish.service} does not serve this route (offered: {offered})",
-            errors=[_err("shipping", "no such rate for this route", "unknown_rate")],
+            errors=[field_error("shipping", "no such rate for this route", "unknown_rate")],
         )
     wanted = offer.get("fastest") if wish.choice == "fastest" else offer.get("cheapest")
     for r in rates:
@@ -83,7 +80,7 @@ def _choose_rate(offer: dict[str, Any], data: OrderCreate) -> dict[str, Any]:
             return dict(r)
     raise UnprocessableError(
         "no carrier of the seller's hub serves this address",
-        errors=[_err("ship_to", "no rate for this route", "no_route")],
+        errors=[field_error("ship_to", "no rate for this route", "no_route")],
     )
 
 
@@ -125,7 +122,7 @@ async def _quote(
         field = "currency" if data.currency in detail.split() else "lines"
         raise UnprocessableError(
             f"customs cannot price this order: {problem.get('detail', '')}",
-            errors=[_err(field, problem.get("detail", "not priceable"), "not_priceable")],
+            errors=[field_error(field, problem.get("detail", "not priceable"), "not_priceable")],
         )
     if resp.status_code != 200:
         raise ServiceUnavailableError(f"customs answered {resp.status_code}")
@@ -133,7 +130,7 @@ async def _quote(
     if not quote.get("admissible", True):
         raise UnprocessableError(
             "these goods may not be imported here: " + "; ".join(quote.get("warnings", [])),
-            errors=[_err("lines", "not admissible at the destination", "not_admissible")],
+            errors=[field_error("lines", "not admissible at the destination", "not_admissible")],
         )
     return quote
 
@@ -168,12 +165,12 @@ async def _replay(session: AsyncSession, scope: str, key: str, body: Any) -> Out
         raise UnprocessableError(
             f"Idempotency-Key {key!r} was already used with a different request body.",
             errors=[
-                {
-                    "loc": ["header", "Idempotency-Key"],
-                    "field": "Idempotency-Key",
-                    "msg": "reused with a different body",
-                    "type": "idempotency_mismatch",
-                }
+                field_error(
+                    "Idempotency-Key",
+                    "reused with a different body",
+                    "idempotency_mismatch",
+                    where="header",
+                )
             ],
         )
     if existing.status_code is None:
@@ -197,17 +194,17 @@ async def place_order(
     if data.seller_hub == hub:
         raise UnprocessableError(
             "an order placed here is bought from another hub",
-            errors=[_err("seller_hub", "this hub itself", "not_cross_border")],
+            errors=[field_error("seller_hub", "this hub itself", "not_cross_border")],
         )
     if data.ship_to.country != hub:
         raise UnprocessableError(
             f"orders placed at hub {hub} ship to {hub}",
-            errors=[_err("ship_to.country", f"must be {hub}", "wrong_destination")],
+            errors=[field_error("ship_to.country", f"must be {hub}", "wrong_destination")],
         )
     if hub in IDENTITY_REQUIRED and not data.buyer.identity_number:
         raise UnprocessableError(
             f"{hub}'s cross-border retail import identifies the buyer: identity_number is required",
-            errors=[_err("buyer.identity_number", "required here", "missing")],
+            errors=[field_error("buyer.identity_number", "required here", "missing")],
         )
     peer = orders.fed.trust.peer(data.seller_hub)
     if peer is None:
@@ -216,7 +213,7 @@ async def place_order(
     if peer is None:
         raise UnprocessableError(
             f"{data.seller_hub} is not a peer of hub {hub}",
-            errors=[_err("seller_hub", "not a peer", "unknown_peer")],
+            errors=[field_error("seller_hub", "not a peer", "unknown_peer")],
         )
     offer = await ask_offer(
         orders.fed.client,

@@ -87,6 +87,8 @@ def _read(p: Partner, keys: list[PartnerKey]) -> PartnerRead:
 
 @router.post("/partners", status_code=201, response_model=PartnerCreated, summary="Add a partner")
 async def add_partner(body: PartnerCreate, session: SessionDep) -> PartnerCreated:
+    """Creates a partner with its role's scopes (or those given) and its first API key, shown
+    once."""
     partner, key = await service.create_partner(
         session,
         name=body.name,
@@ -104,6 +106,7 @@ async def add_partner(body: PartnerCreate, session: SessionDep) -> PartnerCreate
 
 @router.get("/partners", response_model=list[PartnerRead], summary="Partners and their keys")
 async def list_partners(session: ReadSessionDep) -> list[PartnerRead]:
+    """Every partner of the hub with its keys (ids and dates, never the secrets)."""
     return [_read(p, keys) for p, keys in await service.list_partners(session)]
 
 
@@ -114,6 +117,7 @@ async def list_partners(session: ReadSessionDep) -> list[PartnerRead]:
     summary="Rotate: a new key; the old ones stay valid for the grace period",
 )
 async def rotate_key(partner_id: str, body: Rotation, session: SessionDep) -> NewKeyRead:
+    """A new key for the partner, shown once; its current keys expire after `grace_seconds`."""
     key = await service.rotate(
         session, partner_id, grace=timedelta(seconds=body.grace_seconds), mode=body.mode
     )
@@ -122,6 +126,7 @@ async def rotate_key(partner_id: str, body: Rotation, session: SessionDep) -> Ne
 
 @router.delete("/keys/{key_id}", response_model=KeyRead, summary="Revoke a key now")
 async def revoke_key(key_id: str, request: Request) -> KeyRead:
+    """Revokes the key at once: this gateway refuses it from the next request on."""
     keys = request.app.state.keys
     async with request.app.state.ctx.db.transaction() as session:
         k = await service.revoke(session, key_id)

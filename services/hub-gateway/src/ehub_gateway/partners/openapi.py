@@ -1,6 +1,9 @@
 """One OpenAPI document per hub, at the gateway: its own operations plus the services'
 partner operations (fetched from each service once it answers), with the partner key as
-the security scheme and the door's refusals (401, 403, 429, 413) on every operation."""
+the security scheme and the door's refusals (401, 403, 429, 413) on every operation.
+
+Both halves are made by :mod:`ehub_core.openapi` (problem answers, examples), so the
+merged document describes problems exactly as each service's own does."""
 
 from __future__ import annotations
 
@@ -11,26 +14,15 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 
+from ehub_core import openapi as core_openapi
+from ehub_core.errors import PROBLEM_JSON, PROBLEM_SCHEMA
 from ehub_gateway.partners.door import CARRIER_WEBHOOK
 
 log = logging.getLogger("ehub.gateway.openapi")
 
 SERVICES = ("catalog", "customs", "logistics")
-PROBLEM = {
-    "type": "object",
-    "description": "RFC 9457 problem details",
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "instance": {"type": "string"},
-        "errors": {"type": "array", "items": {"type": "object"}},
-    },
-    "required": ["title", "status"],
-}
+PROBLEM = PROBLEM_SCHEMA
 REFUSALS = {
     "401": "No API key, or an unknown, revoked or expired one",
     "403": "The key lacks the operation's scope (named in `scope`)",
@@ -49,7 +41,7 @@ def merge(own: dict[str, Any], services: dict[str, dict[str, Any]]) -> dict[str,
     doc = json.loads(json.dumps(own))
     comps = doc.setdefault("components", {})
     schemas = comps.setdefault("schemas", {})
-    schemas["Problem"] = PROBLEM
+    schemas["Problem"] = json.loads(json.dumps(PROBLEM))
     comps["securitySchemes"] = {
         "partnerKey": {
             "type": "http",
@@ -64,29 +56,18 @@ def merge(own: dict[str, Any], services: dict[str, dict[str, Any]]) -> dict[str,
         for path, item in sdoc.get("paths", {}).items():
             if path.startswith("/v1/"):
                 doc["paths"][path] = item
-    for path, item in doc["paths"].items():
+    for method, path, op in core_openapi.operations(doc):
         if not path.startswith("/v1/"):
             continue
-        for method, op in item.items():
-            if not isinstance(op, dict) or method not in ("get", "post", "delete", "put", "patch"):
-                continue
-            if method == "post" and CARRIER_WEBHOOK.match(path.replace("{carrier}", "x")):
-                op["security"] = []  # carriers sign their webhooks instead
-                continue
-            op["security"] = [{"partnerKey": []}]
-            responses = op.setdefault("responses", {})
-            for status, text in REFUSALS.items():
-                responses.setdefault(
-                    status,
-                    {
-                        "description": text,
-                        "content": {
-                            "application/problem+json": {
-                                "schema": {"$ref": "#/components/schemas/Problem"}
-                            }
-                        },
-                    },
-                )
+        if method == "POST" and CARRIER_WEBHOOK.match(path.replace("{carrier}", "x")):
+            op["security"] = []  # carriers sign their webhooks instead
+            continue
+        op["security"] = [{"partnerKey": []}]
+        responses = op.setdefault("responses", {})
+        for status, text in REFUSALS.items():
+            content = core_openapi.problem_content(int(status))
+            content[PROBLEM_JSON]["schema"] = {"$ref": "#/components/schemas/Problem"}
+            responses.setdefault(status, {"description": text, "content": content})
     return doc
 
 
@@ -96,10 +77,7 @@ def install(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            own = get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes
-            )
-            app.openapi_schema = merge(own, fetched)
+            app.openapi_schema = merge(core_openapi.build(app), fetched)
         return app.openapi_schema
 
     async def fetch_all() -> None:

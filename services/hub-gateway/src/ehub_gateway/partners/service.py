@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ehub_core.errors import NotFoundError, UnprocessableError
+from ehub_core.errors import NotFoundError, UnprocessableError, field_error
 from ehub_gateway.partners.models import Partner, PartnerKey
 
 ROLES = ("marketplace", "seller", "carrier", "broker", "officer")
@@ -74,7 +74,7 @@ class NewKey:
 
 
 def _field(field: str, msg: str) -> dict[str, object]:
-    return {"loc": ["body", field], "field": field, "msg": msg, "type": "value_error"}
+    return field_error([field], msg)
 
 
 async def _new_key(session: AsyncSession, partner_id: str, mode: str, now: datetime) -> NewKey:

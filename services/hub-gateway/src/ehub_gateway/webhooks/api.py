@@ -175,6 +175,7 @@ async def list_endpoints(
     cursor: Annotated[str | None, Query(pattern=ENDPOINT_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> EndpointPage:
+    """The caller's webhook endpoints, newest first, paged with `cursor`."""
     rows, next_cursor = await service.list_endpoints(session, partner, cursor=cursor, limit=limit)
     return EndpointPage(items=[EndpointRead(**_endpoint(e)) for e in rows], next_cursor=next_cursor)
 
@@ -188,6 +189,7 @@ async def list_endpoints(
 async def read_endpoint(
     endpoint_id: str, session: ReadSessionDep, partner: PartnerDep
 ) -> EndpointRead:
+    """One of the caller's webhook endpoints (never its signing secret)."""
     return EndpointRead(**_endpoint(await service.get_endpoint(session, partner, endpoint_id)))
 
 
@@ -220,6 +222,8 @@ async def list_deliveries(
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,19}$")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> DeliveryPage:
+    """What was sent to the endpoint, newest first, with each attempt's outcome; paged with
+    `cursor`."""
     rows, next_cursor = await service.list_deliveries(
         session,
         partner,

@@ -27,7 +27,7 @@ from sqlalchemy import event, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from ehub_core.errors import ConflictError, NotFoundError, UnprocessableError
+from ehub_core.errors import ConflictError, NotFoundError, UnprocessableError, field_error
 from ehub_core.ids import new_id
 from ehub_gateway.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -97,7 +97,7 @@ def headers_for(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[s
 def _url_error(msg: str) -> UnprocessableError:
     return UnprocessableError(
         f"url: {msg}",
-        errors=[{"loc": ["body", "url"], "field": "url", "msg": msg, "type": "value_error"}],
+        errors=[field_error("url", msg)],
     )
 
 
@@ -326,14 +326,7 @@ async def create_endpoint(
     if unknown:
         raise UnprocessableError(
             f"unknown event types: {', '.join(unknown)} (known: {', '.join(EVENT_TYPES)})",
-            errors=[
-                {
-                    "loc": ["body", "event_types"],
-                    "field": "event_types",
-                    "msg": "unknown event type",
-                    "type": "value_error",
-                }
-            ],
+            errors=[field_error("event_types", "unknown event type")],
         )
     e = WebhookEndpoint.__table__.c
     active = (

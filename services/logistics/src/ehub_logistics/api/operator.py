@@ -26,6 +26,7 @@ router = APIRouter(
 
 @router.post("/rates", summary="Rates for the hub itself (as POST /v1/rates)")
 async def create_rates(body: RateRequestIn, carriers: CarriersDep) -> RatesRead:
+    """Rates for the hub itself, as `POST /v1/rates`."""
     return await shop_rates(body, carriers)
 
 
@@ -33,11 +34,13 @@ async def create_rates(body: RateRequestIn, carriers: CarriersDep) -> RatesRead:
 async def list_shipments(
     session: ReadSessionDep, order_id: Annotated[str, Query(min_length=1, max_length=64)]
 ) -> list[ShipmentRead]:
+    """Every shipment of an order, whoever booked it."""
     found = await service.shipments_for_order(session, order_id)
     return [shipment_read(shipment, records) for shipment, records in found]
 
 
 @router.get("/shipments/{shipment_id}", summary="Any shipment and its timeline")
 async def read_shipment(shipment_id: str, session: ReadSessionDep) -> ShipmentRead:
+    """Any shipment and its timeline, whoever booked it."""
     shipment, records = await service.get_shipment(session, shipment_id)
     return shipment_read(shipment, records)

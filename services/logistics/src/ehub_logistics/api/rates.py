@@ -36,4 +36,5 @@ async def shop_rates(body: RateRequestIn, carriers: CarrierRegistry) -> RatesRea
 
 @router.get("/carriers", summary="The carriers this hub offers")
 async def list_carriers(carriers: CarriersDep, _caller: RatesReader) -> list[CarrierRead]:
+    """The carriers and services this hub can book, with their routes."""
     return [CarrierRead(name=a.name, display_name=a.display_name) for a in carriers]

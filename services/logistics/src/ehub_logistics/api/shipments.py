@@ -46,6 +46,9 @@ async def create_shipment(
     caller: ShipmentsWriter,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    """Books a parcel with the chosen carrier and service; answers with the tracking number and
+    the label's URL. Takes an `Idempotency-Key`."""
+
     async def create() -> tuple[int, Any]:
         shipment, records = await service.book_shipment(
             session, registry=carriers, publishing=publishing, data=body, owner=caller.partner_id
@@ -73,6 +76,7 @@ async def list_shipments(
     caller: ShipmentsReader,
     order_id: Annotated[str, Query(min_length=1, max_length=64)],
 ) -> list[ShipmentRead]:
+    """The caller's shipments of an order, each with its timeline."""
     found = await service.shipments_for_order(session, order_id, visible_to=caller.visible_to)
     return [shipment_read(shipment, records) for shipment, records in found]
 
@@ -81,6 +85,7 @@ async def list_shipments(
 async def read_shipment(
     shipment_id: str, session: ReadSessionDep, caller: ShipmentsReader
 ) -> ShipmentRead:
+    """One of the caller's shipments and its timeline of carrier events."""
     shipment, records = await service.get_shipment(
         session, shipment_id, visible_to=caller.visible_to
     )
@@ -90,12 +95,22 @@ async def read_shipment(
 @router.get(
     "/{shipment_id}/label.pdf",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}}},
+    responses={
+        200: {
+            "content": {
+                "application/pdf": {
+                    "schema": {"type": "string", "format": "binary"},
+                    "example": "%PDF-1.4 (binary)",
+                }
+            }
+        }
+    },
     summary="The shipping label, one 4x6 inch page per parcel",
 )
 async def read_label(
     shipment_id: str, session: ReadSessionDep, caller: ShipmentsReader
 ) -> Response:
+    """The shipment's printable label (PDF, with Code 128 barcode)."""
     tracking_number, pdf = await service.get_label(
         session, shipment_id, visible_to=caller.visible_to
     )
@@ -119,6 +134,7 @@ async def cancel_shipment(
     publishing: PublishingDep,
     caller: ShipmentsWriter,
 ) -> ShipmentRead:
+    """Cancels the shipment with its carrier; 409 once the carrier has picked it up."""
     shipment, records = await service.cancel_shipment(
         session,
         registry=carriers,

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from ehub_core.deps import SessionDep
-from ehub_core.errors import DomainError, UnauthorizedError, UnprocessableError
+from ehub_core.errors import DomainError, UnauthorizedError, UnprocessableError, field_error
 from ehub_core.limits import no_control_characters
 from ehub_logistics.api.deps import PublishingDep
 from ehub_logistics.carriers.base import CarrierEvent, WebhookRejected
@@ -49,8 +49,7 @@ def _check_text(events: list[CarrierEvent]) -> None:
             try:
                 no_control_characters(value)
             except ValueError as exc:
-                field = f"events.{i}.{name}"
-                errors.append({"loc": ["body", "events", i, name], "field": field, "msg": str(exc)})
+                errors.append(field_error(["events", i, name], str(exc)))
     if errors:
         fields = ", ".join(e["field"] for e in errors[:5])
         raise UnprocessableError(f"Invalid value for: {fields}", errors=errors[:20])

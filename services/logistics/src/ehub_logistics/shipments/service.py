@@ -11,7 +11,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ehub_core.errors import ConflictError, DomainError, NotFoundError, UnprocessableError
+from ehub_core.errors import (
+    ConflictError,
+    DomainError,
+    NotFoundError,
+    UnprocessableError,
+    field_error,
+)
 from ehub_core.ids import new_id
 from ehub_core.telemetry import current_traceparent
 from ehub_logistics.carriers.base import BookingRequest, CarrierError, RateQuote, RateRequest
@@ -40,10 +46,6 @@ class Publishing:
     topic: str
 
 
-def _field_error(path: list[str], msg: str, kind: str) -> dict[str, Any]:
-    return {"loc": ["body", *path], "field": ".".join(path), "msg": msg, "type": kind}
-
-
 def _rate_request(data: ShipmentCreate, ship_date: date) -> RateRequest:
     customs = data.customs
     return RateRequest(
@@ -63,14 +65,14 @@ async def _quote(
     if data.carrier not in registry:
         raise UnprocessableError(
             f"No carrier {data.carrier!r} on this hub; choose one of {registry.names}",
-            errors=[_field_error(["carrier"], "unknown carrier", "unknown_carrier")],
+            errors=[field_error(["carrier"], "unknown carrier", "unknown_carrier")],
         )
     found = await shop([registry.get(data.carrier)], request, currency=request.currency)
     if not found.by_price:
         why = "; ".join(found.messages) or "not offered"
         raise UnprocessableError(
             f"{data.carrier}/{data.service} cannot carry this shipment: {why}",
-            errors=[_field_error(["service"], why, "service_unavailable")],
+            errors=[field_error(["service"], why, "service_unavailable")],
         )
     quote = found.by_price[0]
     quoted_id = found.rate_id(quote)
@@ -105,7 +107,7 @@ async def book_shipment(
     if data.shipper.country != data.recipient.country and data.customs is None:
         raise UnprocessableError(
             "A cross-border shipment needs a customs declaration (items, HS codes, values).",
-            errors=[_field_error(["customs"], "required when crossing a border", "missing")],
+            errors=[field_error(["customs"], "required when crossing a border", "missing")],
         )
     ship_date = data.ship_date or now.date()
     request = _rate_request(data, ship_date)

@@ -1,0 +1,75 @@
+"""Fetching peers' well-known documents: onboarding a peer against its pinned key
+fingerprint, and refreshing a known peer's keys (a document signed by a key we trust).
+What a verified document says is stored by ``peer_store.py``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from ehub_core.db import Database
+from ehub_gateway.federation import peer_store
+from ehub_gateway.federation.wellknown import DocumentError, VerifiedDocument, verify_document
+
+log = logging.getLogger("ehub.gateway.trust")
+
+
+async def fetch_document(base_url: str, timeout: float = 10.0) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        r = await client.get(f"{base_url.rstrip('/')}/.well-known/ehub")
+        r.raise_for_status()
+        doc: dict[str, Any] = r.json()
+        return doc
+
+
+async def add_peer(
+    db: Database,
+    *,
+    own_hub: str,
+    base_url: str,
+    fingerprint: str,
+    transport: str = "http",
+    allowed_types: Sequence[str] | None = None,
+    document: dict[str, Any] | None = None,
+) -> VerifiedDocument:
+    """Onboard (or re-pin) a peer: its document must be signed by the pinned key."""
+    if transport not in peer_store.TRANSPORTS:
+        raise ValueError(f"transport must be one of {', '.join(peer_store.TRANSPORTS)}")
+    doc_raw = document if document is not None else await fetch_document(base_url)
+    doc = verify_document(doc_raw, pinned_fingerprint=fingerprint)
+    if doc.hub_id == own_hub:
+        raise DocumentError(f"{base_url} is this hub ({own_hub}), not a peer")
+    await peer_store.save_peer(
+        db,
+        doc,
+        base_url=base_url,
+        fingerprint=fingerprint,
+        transport=transport,
+        allowed_types=allowed_types,
+        now=datetime.now(UTC),
+    )
+    return doc
+
+
+async def refresh_peer(db: Database, hub_id: str) -> VerifiedDocument | None:
+    """Fetch a peer's document again; accept new keys only if a trusted key signed it."""
+    known = await peer_store.trusted_keys(db, hub_id)
+    if known is None:
+        return None
+    base_url, trusted = known
+    try:
+        doc = verify_document(
+            await fetch_document(base_url),
+            expected_hub=hub_id,
+            trusted=lambda kid: t if (t := trusted.get(kid)) and not t.revoked else None,
+        )
+    except (httpx.HTTPError, DocumentError, ValueError) as exc:
+        log.warning("refresh of peer %s failed: %s", hub_id, exc)
+        return None
+    if not await peer_store.save_refresh(db, hub_id, doc, datetime.now(UTC)):
+        return None
+    return doc
