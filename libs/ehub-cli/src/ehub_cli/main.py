@@ -92,6 +92,17 @@ def serve(
     )
 
 
+@app.command()
+def migrate(
+    service: Annotated[str, typer.Argument(help="gateway, catalog, customs or logistics")],
+) -> None:
+    """Apply one service's migrations to its database (EHUB_DATABASE_URL) and exit: what a
+    deployment runs once per release before replicas start with EHUB_MIGRATE_ON_START=false."""
+    from ehub_cli.migrate import main as migrate_main
+
+    raise typer.Exit(migrate_main([service]))
+
+
 def _run_network(
     hubs: list[str],
     var_dir: Path,

@@ -25,7 +25,6 @@ from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from ehub_core.ids import uuid7
-from ehub_core.proto.ehub.v1 import customs_pb2, logistics_pb2, orders_pb2, trust_pb2
 from ehub_core.proto.ehub.v1.envelope_pb2 import Envelope, SignedEnvelope
 from ehub_core.proto.ehub.v1.receipt_pb2 import (
     Receipt,
@@ -37,6 +36,7 @@ from ehub_core.signing.detached import check_detached, check_key_window, sign_de
 from ehub_core.signing.errors import Reason, SignatureError
 from ehub_core.signing.http import DEFAULT_CLOCK_SKEW, KeyResolver
 from ehub_core.signing.keys import HubKey, hub_of, utc, validate_hub_id
+from ehub_core.streams import EVENT_TYPES
 
 __all__ = [
     "ENVELOPE_CONTEXT",
@@ -63,27 +63,10 @@ RECEIPT_CONTEXT = "ehub.v1.Receipt"
 SCHEMA_VERSION = 1
 
 PAYLOAD_TYPES: Mapping[str, type[Message]] = MappingProxyType(
-    {
-        cls.DESCRIPTOR.name: cls
-        for cls in (
-            orders_pb2.OrderPlaced,
-            orders_pb2.OrderAccepted,
-            orders_pb2.OrderRejected,
-            orders_pb2.OrderCancelled,
-            orders_pb2.OrderCancelRefused,
-            orders_pb2.ReturnRequested,
-            orders_pb2.ReturnReceived,
-            customs_pb2.DeclarationFiled,
-            customs_pb2.ClearanceDecided,
-            logistics_pb2.ShipmentBooked,
-            logistics_pb2.ShipmentEvent,
-            logistics_pb2.DeliveryConfirmed,
-            trust_pb2.KeyPublished,
-            trust_pb2.KeyRevoked,
-        )
-    }
+    {name: t.message for name, t in EVENT_TYPES.items()}
 )
-"""Envelope ``type`` -> payload message class. The type is the message's short name."""
+"""Envelope ``type`` -> payload message class. The type is the message's short name; the
+table is :data:`ehub_core.streams.EVENT_TYPES`, the one registry of federated event types."""
 
 _ACCEPTED_OUTCOMES = frozenset(
     {ReceiptOutcome.RECEIPT_OUTCOME_ACCEPTED, ReceiptOutcome.RECEIPT_OUTCOME_DUPLICATE}

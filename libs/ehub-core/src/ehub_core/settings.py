@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ehub_core.countries import country_code
+from ehub_core.streams import hub_topic
 
 EXIT_BAD_SETTINGS = 2
 
@@ -142,8 +143,8 @@ class CoreSettings(BaseSettings):
         )
 
     def topic(self, stream: str) -> str:
-        """Hub-local topic name, e.g. ``ehub.cn.orders``."""
-        return f"ehub.{self.hub_id.lower()}.{stream}"
+        """Hub-local topic name, e.g. ``ehub.cn.orders`` (named in ``ehub_core.streams``)."""
+        return hub_topic(self.hub_id, stream)
 
 
 S = TypeVar("S", bound=CoreSettings)

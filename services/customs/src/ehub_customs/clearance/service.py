@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehub_core.errors import ConflictError, NotFoundError, UnprocessableError, field_error
 from ehub_core.outbox import enqueue
+from ehub_core.streams import hub_topic
 from ehub_customs.declarations.models import CLEARED, HELD, INSPECT, REJECTED, Declaration
 from ehub_customs.screening.models import ScreeningHit, WhitelistEntry
 
@@ -179,7 +180,7 @@ async def decide(
         await _whitelist(session, d, officer=officer, reason=reason, now=now)
     await enqueue(
         session,
-        topic=f"ehub.{hub.lower()}.{STREAM}",
+        topic=hub_topic(hub, STREAM),
         event_type=EVENT,
         key=d.order_id,
         payload=event_body(d, hub),

@@ -19,361 +19,69 @@ declaration carries), ``noted`` (a restricted good on a hub whose
 ``EHUB_SCREENING_RESTRICTED`` is ``note``), ``whitelisted`` (a party hit an officer
 cleared before for that subject and list entry). A party review is held with the
 reason code ``denied_party_review``.
+
+The data it reads and writes is in :mod:`~ehub_customs.screening.facts`, the rules in
+:mod:`~ehub_customs.screening.checks`; this module adds their hits up to a decision
+(:func:`combine`), and every name of the three is importable from here.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import date
-from decimal import Decimal
-from functools import lru_cache
-from typing import Literal
+from collections.abc import Sequence
 
-from ehub_core.errors import DomainError
+from ehub_customs.screening.checks import (
+    Rate,
+    book_rate,
+    de_minimis,
+    screen_goods,
+    screen_parties,
+    screen_split,
+    screen_values,
+)
 from ehub_customs.screening.data import ScreeningData
-from ehub_customs.screening.files import GoodsRule, ReferenceValue
-from ehub_customs.screening.lists import normalise
+from ehub_customs.screening.facts import (
+    CLEAN,
+    CLEARED,
+    COUNTING,
+    HELD,
+    REASONS,
+    REJECTED,
+    Document,
+    Facts,
+    History,
+    Hit,
+    Line,
+    Party,
+    RestrictedMode,
+    Screening,
+)
 from ehub_customs.tariffs.rulebook import RuleBook
 
-CLEARED, HELD, REJECTED = "cleared", "held", "rejected"
-CLEAN = "screened_clean"
-
-# reason codes, strongest first: the first present names the decision
-REASONS: tuple[tuple[str, str, str], ...] = (
-    ("prohibited", "prohibited_goods", REJECTED),
-    ("match", "denied_party_match", REJECTED),
-    ("restricted", "restricted_goods", HELD),
-    ("review", "denied_party_review", HELD),
-    ("undervalued", "undervalued", HELD),
-    ("split", "split_consignment", HELD),
-)
-COUNTING = frozenset(o for o, _, _ in REASONS)
-
-RestrictedMode = Literal["hold", "note"]
-
-
-@dataclass(frozen=True, slots=True)
-class Line:
-    line_id: str
-    hs_code: str  # digits
-    description: str
-    quantity: int
-    unit_value: Decimal
-    origin_country: str
-    unit_weight_kg: Decimal | None = None
-    list_price: Decimal | None = None  # the catalogue price, when the filer gives it
-
-
-@dataclass(frozen=True, slots=True)
-class Party:
-    role: str  # seller, buyer, consignee, shipper
-    name: str
-    street: str = ""
-    city: str = ""
-    country: str = ""
-
-    @property
-    def key(self) -> str:
-        """Who the whitelist knows: the normalised name."""
-        return normalise(self.name)
-
-
-@dataclass(frozen=True, slots=True)
-class Document:
-    type: str  # quarantine_permit, health_certificate, import_licence, ...
-    reference: str
-    hs: str | None = None  # the HS prefix it covers (digits); None: the whole declaration
-
-
-@dataclass(frozen=True, slots=True)
-class Facts:
-    """What the rule reads of a declaration."""
-
-    phase: Literal["import", "export"]
-    country: str  # the declaring hub: import → destination, export → origin
-    counterpart: str
-    currency: str
-    on: date
-    lines: tuple[Line, ...]
-    parties: tuple[Party, ...] = ()
-    documents: tuple[Document, ...] = ()
-
-    @property
-    def value(self) -> Decimal:
-        return sum((x.unit_value * x.quantity for x in self.lines), Decimal(0))
-
-
-@dataclass(frozen=True, slots=True)
-class History:
-    """The same consignee's earlier parcels into the same country within the policy's
-    window: their goods values and currencies."""
-
-    parcels: tuple[tuple[Decimal, str], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    category: Literal["goods", "party", "value", "split"]
-    outcome: str
-    rule: str  # the rule id, or list:entry for a party
-    reason: str
-    source: str  # title, URL
-    verified: bool
-    line_id: str | None = None
-    subject: str | None = None  # the party's normalised name
-    entry: str | None = None  # list:entry id
-    score: float | None = None
-
-    @property
-    def counts(self) -> bool:
-        return self.outcome in COUNTING
-
-
-@dataclass(frozen=True, slots=True)
-class Screening:
-    decision: str
-    reason_code: str
-    reason: str
-    hits: tuple[Hit, ...] = field(default_factory=tuple)
-
-
-Rate = Callable[[str, str, date], Decimal]
-
-
-def book_rate(book: RuleBook) -> Rate:
-    def rate(from_ccy: str, to_ccy: str, on: date) -> Decimal:
-        return Decimal(1) if from_ccy == to_ccy else book.fx.rate(from_ccy, to_ccy, on).rate
-
-    return rate
-
-
-def _source(title: str, url: str | None) -> str:
-    return f"{title}, {url}" if url else title
-
-
-@lru_cache(maxsize=4096)
-def _keyword(word: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])")
-
-
-def _goods_hit(rule: GoodsRule, line: Line) -> str | None:
-    """What in the line hits the rule (for the reason), or None. A rule hits a line by
-    its HS prefix, a keyword of its description or its origin; a ``keywords`` rule only
-    by a keyword (within its HS prefixes, if it has some)."""
-    hs = next((p for p in rule.hs if line.hs_code.startswith(p)), None)
-    text = line.description.lower()
-    word = next((k for k in rule.keywords if _keyword(k).search(text)), None)
-    if rule.match == "keywords":
-        if word is None or (rule.hs and hs is None):
-            return None
-        return f"description names {word!r}"
-    if hs is not None:
-        return f"HS {line.hs_code} under {hs}"
-    if word is not None:
-        return f"description names {word!r}"
-    if line.origin_country in rule.origins:
-        return f"origin {line.origin_country}"
-    return None
-
-
-def _document(facts: Facts, kind: str, line: Line) -> Document | None:
-    return next(
-        (
-            d
-            for d in facts.documents
-            if d.type == kind and (d.hs is None or line.hs_code.startswith(d.hs))
-        ),
-        None,
-    )
-
-
-def screen_goods(facts: Facts, data: ScreeningData, mode: RestrictedMode) -> list[Hit]:
-    hits: list[Hit] = []
-    rules = [r for r in data.goods(facts.country, facts.on) if r.phase in (facts.phase, "both")]
-    for line in facts.lines:
-        for rule in rules:
-            what = _goods_hit(rule, line)
-            if what is None:
-                continue
-            src = _source(rule.source.title, rule.source.url)
-            text = f"line {line.line_id} ({what}) {rule.kind} in {facts.country}: {rule.reason}"
-            outcome: str = rule.kind
-            if rule.kind == "restricted" and rule.requires:
-                doc = _document(facts, rule.requires, line)
-                if doc is not None:
-                    outcome = "satisfied"
-                    text += f"; {rule.requires} {doc.reference} carried"
-                else:
-                    text += f"; needs a {rule.requires}"
-                    if mode == "note":
-                        outcome = "noted"
-            hits.append(Hit("goods", outcome, rule.id, text, src, rule.verified, line.line_id))
-    return hits
-
-
-def screen_parties(
-    facts: Facts, data: ScreeningData, whitelist: frozenset[tuple[str, str]]
-) -> list[Hit]:
-    hits: list[Hit] = []
-    match_score = data.policy.parties.match_score
-    sources = {s.id: s for s in data.lists}
-    for party in facts.parties:
-        found = data.parties.screen_name(party.name) if party.name.strip() else []
-        if party.street.strip():
-            found += data.parties.screen_address(party.street, party.city)
-        for h in found:
-            entry = h.entry
-            ls = sources.get(entry.list_id)
-            src = _source(ls.source.title, ls.source.url) if ls else entry.list_id
-            if h.on == "name" and h.score >= match_score:
-                outcome = "match"  # never whitelisted: the whitelist clears fuzzy hits
-            elif (party.key, entry.key) in whitelist:
-                outcome = "whitelisted"
-            else:
-                outcome = "review"
-            programs = "/".join(entry.programs) or "-"
-            text = (
-                f"{party.role} {party.name!r} {h.on} scores {h.score:g} against "
-                f"{entry.key} {entry.name!r} ({entry.kind}, {programs}; matched {h.matched_name!r})"
-            )
-            if outcome == "whitelisted":
-                text += "; cleared before by an officer (whitelist)"
-            hits.append(
-                Hit(
-                    "party",
-                    outcome,
-                    entry.key,
-                    text,
-                    src,
-                    bool(ls and ls.verified),
-                    subject=party.key,
-                    entry=entry.key,
-                    score=h.score,
-                )
-            )
-    return hits
-
-
-def _reference(refs: Sequence[ReferenceValue], hs: str) -> tuple[ReferenceValue, str] | None:
-    best: tuple[ReferenceValue, str] | None = None
-    for r in refs:
-        for p in r.hs:
-            if hs.startswith(p) and (best is None or len(p) > len(best[1])):
-                best = (r, p)
-    return best
-
-
-def screen_values(facts: Facts, data: ScreeningData, rate: Rate) -> list[Hit]:
-    hits: list[Hit] = []
-    keep = Decimal(1) - data.policy.valuation.max_discount
-    refs = data.references(facts.country, facts.on)
-    for line in facts.lines:
-        if line.list_price is not None and line.unit_value < line.list_price * keep:
-            hits.append(
-                Hit(
-                    "value",
-                    "undervalued",
-                    "policy.valuation.catalogue",
-                    f"line {line.line_id} declared at {line.unit_value} {facts.currency} a unit, "
-                    f"below {keep:.0%} of its catalogue price {line.list_price}",
-                    "screening policy.yaml valuation.max_discount",
-                    True,
-                    line.line_id,
-                )
-            )
-            continue
-        found = _reference(refs, line.hs_code)
-        if found is None:
-            continue
-        ref, _ = found
-        if ref.per == "kg":
-            if not line.unit_weight_kg:
-                continue
-            value = line.unit_value / line.unit_weight_kg
-        else:
-            value = line.unit_value
-        try:
-            value = value * rate(facts.currency, ref.currency, facts.on)
-        except DomainError:
-            continue
-        floor = ref.min_value * keep
-        if value < floor:
-            hits.append(
-                Hit(
-                    "value",
-                    "undervalued",
-                    ref.id,
-                    f"line {line.line_id} declared at {value:.2f} {ref.currency} per {ref.per}, "
-                    f"below {keep:.0%} of the reference {ref.min_value} {ref.currency} per "
-                    f"{ref.per} for HS {'/'.join(ref.hs)}",
-                    _source(ref.source.title, ref.source.url),
-                    ref.verified,
-                    line.line_id,
-                )
-            )
-    return hits
-
-
-def de_minimis(book: RuleBook, facts: Facts, rate: Rate) -> tuple[Decimal, str] | None:
-    """The destination's highest de minimis in the declaration's currency, and its rule."""
-    rules = book.countries.get(facts.country)
-    if rules is None:
-        return None
-    try:
-        view = rules.view(facts.on)
-    except DomainError:
-        return None
-    best: tuple[Decimal, str] | None = None
-    for t in view.thresholds:
-        if t.origins and facts.counterpart not in t.origins:
-            continue
-        try:
-            limit = t.max_value * rate(t.currency, facts.currency, facts.on)
-        except DomainError:
-            continue
-        if best is None or limit > best[0]:
-            best = (limit, t.ref.id)
-    return best
-
-
-def screen_split(
-    facts: Facts, data: ScreeningData, history: History, book: RuleBook, rate: Rate
-) -> list[Hit]:
-    if facts.phase != "import":
-        return []
-    found = de_minimis(book, facts, rate)
-    if found is None:
-        return []
-    limit, rule_id = found
-    value = facts.value
-    if value > limit:
-        return []
-    small: list[Decimal] = []
-    for amount, ccy in history.parcels:
-        try:
-            v = amount * rate(ccy, facts.currency, facts.on)
-        except DomainError:
-            continue
-        if v <= limit:
-            small.append(v)
-    policy = data.policy.split
-    total = value + sum(small, Decimal(0))
-    if len(small) + 1 < policy.min_parcels or total <= limit:
-        return []
-    return [
-        Hit(
-            "split",
-            "split",
-            "policy.split",
-            f"the consignee's {len(small) + 1} parcels into {facts.country} within "
-            f"{policy.window_hours} h are each at or below the de minimis of {limit:.2f} "
-            f"{facts.currency} ({rule_id}) but total {total:.2f} {facts.currency}",
-            "screening policy.yaml split (window, min_parcels); 19 CFR 10.151",
-            True,
-        )
-    ]
+__all__ = [
+    "CLEAN",
+    "CLEARED",
+    "COUNTING",
+    "HELD",
+    "REASONS",
+    "REJECTED",
+    "Document",
+    "Facts",
+    "History",
+    "Hit",
+    "Line",
+    "Party",
+    "Rate",
+    "RestrictedMode",
+    "Screening",
+    "book_rate",
+    "combine",
+    "de_minimis",
+    "screen",
+    "screen_goods",
+    "screen_parties",
+    "screen_split",
+    "screen_values",
+]
 
 
 def combine(hits: Sequence[Hit], data: ScreeningData) -> Screening:
