@@ -96,7 +96,14 @@ class GatewaySettings(CoreSettings):
         "elsewhere is still accepted)",
     )
     saga_resend_after: float = Field(
-        10.0, gt=0, le=3600, description="Re-send a saga command unanswered this long (s)"
+        10.0,
+        gt=0,
+        le=3600,
+        description="Re-send a saga command unanswered this long (s); each further attempt "
+        "waits twice as long",
+    )
+    saga_resend_max: float = Field(
+        300.0, gt=0, le=86400, description="Longest wait between re-sends of a saga command (s)"
     )
 
     webhook_allow_http: bool = Field(

@@ -33,6 +33,7 @@ async def start_orders(app: FastAPI, ctx: ServiceContext) -> None:
         fed.keyring.active_key,
         notify=notify,
         resend_after=settings.saga_resend_after,
+        resend_max=settings.saga_resend_max,
         accept_window=settings.order_accept_window,
     )
     ctx.subscribe(saga.topics, f"ehub-{settings.hub_id.lower()}-gateway-orders", saga.handle)

@@ -20,6 +20,12 @@ log = logging.getLogger("ehub.gateway.saga")
 
 
 class SagaTimers(SagaBase):
+    def resend_delay(self, attempt: int) -> float:
+        """Seconds attempt ``attempt`` (1 = the first send) waits for its answer before
+        the next: ``EHUB_SAGA_RESEND_AFTER``, doubling per attempt, at most
+        ``EHUB_SAGA_RESEND_MAX``."""
+        return float(min(self.resend_max, self.resend_after * 2 ** min(max(attempt - 1, 0), 30)))
+
     async def tick(self, now: datetime | None = None) -> int:
         """Re-send late commands; reject orders past their acceptance deadline."""
         now = now or datetime.now(UTC)
@@ -31,6 +37,7 @@ class SagaTimers(SagaBase):
                     await session.execute(
                         select(SagaCommand)
                         .where(SagaCommand.done_at.is_(None), SagaCommand.sent_at < late)
+                        .order_by(SagaCommand.sent_at)
                         .limit(200)
                     )
                 )
@@ -38,6 +45,10 @@ class SagaTimers(SagaBase):
                 .all()
             )
             for row in rows:
+                # Each attempt waits twice as long as the one before (to resend_max): a
+                # service slow to answer is not sent more work the slower it gets.
+                if row.sent_at > now - timedelta(seconds=self.resend_delay(row.attempt)):
+                    continue
                 await actions.resend(session, row, hub_id=self.hub)
                 done += 1
             expired = (

@@ -30,6 +30,7 @@ class SagaBase:
         *,
         notify: Callable[[], None] = lambda: None,
         resend_after: float = 10.0,
+        resend_max: float = 300.0,
         accept_window: float = 86400.0,
     ) -> None:
         self.db = db
@@ -37,6 +38,7 @@ class SagaBase:
         self.key = key  # the hub's active signing key, looked up when used
         self.notify = notify
         self.resend_after = resend_after
+        self.resend_max = max(resend_max, resend_after)
         self.accept_window = accept_window
         self._stop = asyncio.Event()
 
