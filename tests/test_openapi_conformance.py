@@ -201,6 +201,11 @@ async def _customs(call: Call, app: Any) -> None:
     await call("GET", "/v1/rules/{country}", "CN")
     await call("GET", "/v1/declarations", params={"order_id": "ord_conformance"})
     await call("GET", "/v1/clearance/queue")
+    # A name screening confused with a sanctions-list entry, cleared by an officer.
+    entry = {"name": "ERIK  Badege", "entry": "un-consolidated:CDi.001", "reason": "another person"}
+    added = (await call("POST", "/v1/screening/whitelist", json=entry)).json()
+    await call("GET", "/v1/screening/whitelist")
+    await call("DELETE", "/v1/screening/whitelist/{entry_id}", str(added["id"]))
     await call(
         "GET", "/operator/v1/allowances/{country}/{buyer_id}", "CN", "buyer-42", headers=OPERATOR
     )
