@@ -498,12 +498,17 @@ async def test_receiver_down_then_up_every_event_once_in_order(tmp_path, databas
                 break
         assert len(items) == 500 and {d["id"] for d in items} == ids
         assert all(d["status"] == "delivered" for d in items)
-        heads = [d for d in items if d["attempts"] > 1]
-        assert len(heads) == subjects
-        for d in heads:
-            assert d["attempt_log"][0]["status_code"] is None
-            assert "Connect" in d["attempt_log"][0]["error"]
-            assert d["attempt_log"][-1]["status_code"] == 200
+        # Each order's head was tried while the receiver was down (a connection error
+        # first), then delivered; on a loaded machine any delivery may also have needed a
+        # second try after the receiver came up, so that is not asserted either way.
+        refused = [
+            d
+            for d in items
+            if d["attempt_log"][0]["status_code"] is None
+            and "Connect" in (d["attempt_log"][0]["error"] or "")
+        ]
+        assert {d["subject"] for d in refused} == {f"ord_{i:02d}" for i in range(subjects)}
+        assert all(d["attempt_log"][-1]["status_code"] == 200 for d in items)
 
 
 async def test_failing_endpoint_ends_failed_then_redelivery(tmp_path, database_url, receiver):
