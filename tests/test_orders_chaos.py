@@ -493,7 +493,7 @@ def act(hubs: Hubs, p: Placed, deadline: float) -> Placed:
         return p
     if p.reject == "asked":
         with hubs.client(SELLER) as http:
-            while p.reject == "asked" and time.monotonic() < deadline:
+            while p.reject == "asked":  # at least one look, however late
                 state = _state(hubs, http, SELLER, p.id)
                 if state == "awaiting_acceptance":
                     r = _post(
@@ -508,10 +508,12 @@ def act(hubs: Hubs, p: Placed, deadline: float) -> Placed:
                 elif state is not None and state != "reserving":
                     p.reject = "ok" if state == "rejected" else f"n/a ({state})"
                     break
+                if time.monotonic() >= deadline:
+                    break
                 time.sleep(0.5)
     if p.ret == "asked":
         with hubs.client(BUYER) as http:
-            while p.ret == "asked" and time.monotonic() < deadline:
+            while p.ret == "asked":
                 state = _state(hubs, http, BUYER, p.id)
                 if state == "delivered":
                     r = _post(
@@ -527,6 +529,8 @@ def act(hubs: Hubs, p: Placed, deadline: float) -> Placed:
                     p.ret = "ok"  # our earlier request's answer was lost in a crash
                 elif state is not None and state in TERMINAL:
                     p.ret = f"n/a ({state})"
+                if p.ret != "asked" or time.monotonic() >= deadline:
+                    break
                 time.sleep(0.5)
     return p
 
@@ -763,6 +767,9 @@ def test_orders_end_the_same_at_both_hubs_through_crashes(net: Network):
             )
         pending = [o for o in pending if not done(o)]
         say(f"{len(pending)} orders not yet terminal at both hubs")
+        # Orders slow to reach the seller (a saga catching up) are rejected or returned
+        # as they get there: one look at each still asked.
+        act_all(hubs, [by_id[o] for o in pending], 0)
         if pending:
             time.sleep(2.0)
     timings["settle"] = round(time.monotonic() - settle_started, 1)
