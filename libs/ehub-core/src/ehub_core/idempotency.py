@@ -66,7 +66,7 @@ async def run_once(
     digest = request_hash(body)
     existing = await session.get(IdempotencyRecord, (scope, key))
     if existing is not None:
-        return _replay(existing, digest, key)
+        return replay(existing, digest, key)
     record = IdempotencyRecord(
         scope=scope, key=key, request_hash=digest, created_at=datetime.now(UTC)
     )
@@ -85,7 +85,9 @@ async def run_once(
     return Outcome(status, response, replayed=False)
 
 
-def _replay(existing: IdempotencyRecord, digest: str, key: str) -> Outcome:
+def replay(existing: IdempotencyRecord, digest: str, key: str) -> Outcome:
+    """The answer a request under an existing key gets: the first answer again, 422 for
+    another body, 409 while the first is still in progress."""
     if existing.request_hash != digest:
         raise UnprocessableError(
             f"Idempotency-Key {key!r} was already used with a different request body.",

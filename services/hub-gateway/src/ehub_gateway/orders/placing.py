@@ -13,12 +13,11 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehub_core.errors import (
-    ConflictError,
     ServiceUnavailableError,
     UnprocessableError,
     field_error,
 )
-from ehub_core.idempotency import Outcome, request_hash, run_once
+from ehub_core.idempotency import Outcome, replay, request_hash, run_once
 from ehub_core.ids import uuid7
 from ehub_core.models import IdempotencyRecord
 from ehub_core.telemetry import current_traceparent
@@ -141,23 +140,7 @@ def _money(quote: dict[str, Any], offer: dict[str, Any], rate: dict[str, Any]) -
 
 async def _replay(session: AsyncSession, scope: str, key: str, body: Any) -> Outcome | None:
     existing = await session.get(IdempotencyRecord, (scope, key))
-    if existing is None:
-        return None
-    if existing.request_hash != request_hash(body):
-        raise UnprocessableError(
-            f"Idempotency-Key {key!r} was already used with a different request body.",
-            errors=[
-                field_error(
-                    "Idempotency-Key",
-                    "reused with a different body",
-                    "idempotency_mismatch",
-                    where="header",
-                )
-            ],
-        )
-    if existing.status_code is None:
-        raise ConflictError(f"A request with Idempotency-Key {key!r} is in progress.")
-    return Outcome(existing.status_code, existing.response, replayed=True)
+    return None if existing is None else replay(existing, request_hash(body), key)
 
 
 async def place_order(
