@@ -117,9 +117,19 @@ def signed_problem(request: Request, fed: Federation, exc: DomainError) -> Respo
 @router.post(
     "/federation/v1/events",
     summary="Deliver signed event envelopes (batch); answered with a signed receipt",
-    responses={200: {"content": {RECEIPT_CONTENT_TYPE: {}}}},
+    responses={
+        200: {
+            "description": "A signed receipt naming each event recorded or rejected",
+            "content": {RECEIPT_CONTENT_TYPE: {"example": "<binary ehub.v1.SignedReceipt>"}},
+        }
+    },
+    response_class=Response,
 )
 async def receive_events(request: Request, fed: FedDep) -> Response:
+    """A peer hub delivers a batch of signed event envelopes (protobuf
+    ``ehub.v1.EnvelopeBatch``, RFC 9421-signed request). Each event is verified, recorded
+    once and answered in one signed receipt; an event of an order the peer takes no part
+    in refuses the whole request (403, nothing written). docs/federation-wire.md."""
     refuse_unsigned(request, fed)
     body = await request.body()
     nonces = DeferredNonces()
@@ -169,8 +179,24 @@ class Revocation(BaseModel):
     revoked_at: datetime | None = None
 
 
-@router.post("/federation/v1/revocations", summary="A peer revokes one of its own keys")
+@router.post(
+    "/federation/v1/revocations",
+    summary="A peer revokes one of its own keys",
+    responses={
+        200: {
+            "description": "The revocation, recorded (signed answer)",
+            "content": {
+                "application/json": {
+                    "example": {"kid": "CA_2026-11", "revoked": True, "known": True}
+                }
+            },
+        }
+    },
+)
 async def receive_revocation(request: Request, session: SessionDep, fed: FedDep) -> Response:
+    """A peer hub tells this hub, in a request signed with one of its keys, that one of
+    its own keys is revoked: from then on nothing signed with it verifies here. A hub may
+    revoke only its own keys (403 otherwise)."""
     refuse_unsigned(request, fed)
     body = await request.body()
     verified = await authenticate(request, SqlNonceStore(session), fed, body)
@@ -189,4 +215,7 @@ async def receive_revocation(request: Request, session: SessionDep, fed: FedDep)
 
 @router.get("/.well-known/ehub", summary="This hub's identity, endpoints and public keys (signed)")
 async def well_known(request: Request, fed: FedDep) -> dict[str, Any]:
+    """The hub's self-description that peers fetch and pin: hub id, federation endpoints,
+    the backbone topic, and its public keys with their validity, signed with the hub's
+    key (docs/federation.md)."""
     return fed.document(str(request.base_url))
