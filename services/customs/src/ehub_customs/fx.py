@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from ehub_core.errors import UnprocessableError
+from ehub_core.errors import UnprocessableError, field_error
 from ehub_core.money import is_currency, minor_quantum
 
 __all__ = ["FxQuote", "FxRateMissingError", "FxTable", "minor_quantum"]
@@ -85,7 +85,7 @@ class FxTable:
             if ccy not in self.currencies:
                 raise FxRateMissingError(
                     f"Currency {ccy} is not in the FX rates file",
-                    errors=[{"loc": ["body", loc], "msg": f"unsupported currency {ccy}"}],
+                    errors=[field_error(loc, f"unsupported currency {ccy}")],
                 )
         idx = bisect.bisect_right(self._dates, on) - 1
         while idx >= 0:
@@ -98,5 +98,5 @@ class FxTable:
             idx -= 1
         raise FxRateMissingError(
             f"No FX rate {from_ccy}->{to_ccy} on or before {on.isoformat()}",
-            errors=[{"loc": ["body", "date"], "msg": "before the first FX rate on file"}],
+            errors=[field_error("date", "before the first FX rate on file")],
         )

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ehub_core.errors import UnprocessableError
+from ehub_core.errors import UnprocessableError, field_error
 from ehub_logistics.carriers.base import CarrierAdapter, RateQuote, RateRequest, RateResult
 from ehub_logistics.carriers.registry import CarrierRegistry
 
@@ -83,12 +83,7 @@ def choose_carriers(registry: CarrierRegistry, names: Sequence[str] | None) -> l
         raise UnprocessableError(
             f"Unknown carriers {unknown}; this hub offers {registry.names}",
             errors=[
-                {
-                    "loc": ["body", "wishes", "carriers"],
-                    "field": "wishes.carriers",
-                    "msg": f"unknown carriers {unknown}",
-                    "type": "unknown_carrier",
-                }
+                field_error("wishes.carriers", f"unknown carriers {unknown}", "unknown_carrier")
             ],
         )
     return [registry.get(name) for name in dict.fromkeys(names)]

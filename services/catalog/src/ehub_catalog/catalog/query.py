@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from ehub_core.errors import UnprocessableError
+from ehub_core.errors import UnprocessableError, field_error
 
 MAX_TERMS = 16
 MAX_OFFSET = 10_000
@@ -30,7 +30,7 @@ WORD = re.compile(r"[^\W_]+")
 def _refuse(field: str, msg: str, type_: str, detail: str | None = None) -> UnprocessableError:
     return UnprocessableError(
         detail or f"{field}: {msg}",
-        errors=[{"loc": ["query", field], "field": field, "msg": msg, "type": type_}],
+        errors=[field_error(field, msg, type_, where="query")],
     )
 
 
@@ -114,10 +114,7 @@ def refuse_unknown(params: Any, known: set[str]) -> None:
     if unknown:
         raise UnprocessableError(
             f"Unknown query parameter(s): {', '.join(unknown)}",
-            errors=[
-                {"loc": ["query", n], "field": n, "msg": "unknown parameter", "type": "unknown"}
-                for n in unknown
-            ],
+            errors=[field_error(n, "unknown parameter", "unknown", where="query") for n in unknown],
         )
 
 

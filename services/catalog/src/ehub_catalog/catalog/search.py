@@ -37,7 +37,7 @@ from ehub_catalog.catalog.query import (
 )
 from ehub_catalog.catalog.schemas import ProductPage, ProductRead
 from ehub_catalog.catalog.search_schemas import ListingPage, Pricing, hit_of
-from ehub_core.errors import UnprocessableError
+from ehub_core.errors import UnprocessableError, field_error
 
 FTS = table("listings_fts", column("rowid"))
 
@@ -183,7 +183,7 @@ async def search_own_products(
 def _needs(field: str, msg: str) -> UnprocessableError:
     return UnprocessableError(
         f"{field}: {msg}",
-        errors=[{"loc": ["query", field], "field": field, "msg": msg, "type": "missing"}],
+        errors=[field_error(field, msg, "missing", where="query")],
     )
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ehub_catalog.catalog.listings import list_product, refresh_seller
 from ehub_catalog.catalog.models import Product, Seller
 from ehub_catalog.catalog.schemas import ProductCreate, SellerCreate
-from ehub_core.errors import NotFoundError, UnprocessableError
+from ehub_core.errors import NotFoundError, UnprocessableError, field_error
 from ehub_core.ids import new_id
 
 
@@ -71,14 +71,7 @@ async def create_product(
     if seller is None or not _visible(seller.owner, visible_to):
         raise UnprocessableError(
             f"No seller {data.seller_id!r}",
-            errors=[
-                {
-                    "loc": ["body", "seller_id"],
-                    "field": "seller_id",
-                    "msg": "unknown seller",
-                    "type": "not_found",
-                }
-            ],
+            errors=[field_error("seller_id", "unknown seller", "not_found")],
         )
     dims = data.dimensions_cm.model_dump(mode="json") if data.dimensions_cm else None
     product = Product(

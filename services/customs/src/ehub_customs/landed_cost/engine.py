@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal
 
-from ehub_core.errors import UnprocessableError
+from ehub_core.errors import UnprocessableError, field_error
 from ehub_customs.fx import minor_quantum
 from ehub_customs.landed_cost import consignment as cons
 from ehub_customs.landed_cost import payers
@@ -52,7 +52,7 @@ def quote(
     """
     if not req.items:
         raise UnprocessableError(
-            "A quote needs at least one item", errors=[{"loc": ["body", "items"], "msg": "empty"}]
+            "A quote needs at least one item", errors=[field_error("items", "empty")]
         )
     if rules is None:
         rules = book.country(req.destination)

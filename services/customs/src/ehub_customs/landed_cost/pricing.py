@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from ehub_core.errors import UnprocessableError
+from ehub_core.errors import UnprocessableError, field_error
 from ehub_customs.landed_cost.consignment import Convert, ThresholdEffects
 from ehub_customs.landed_cost.quote import (
     ZERO,
@@ -301,7 +301,7 @@ class LinePricer:
         if value is None:
             raise UnprocessableError(
                 f"items[{i}] needs {name}: a specific rate applies to its HS code",
-                errors=[{"loc": ["body", "items", i, name], "msg": "required by a specific rate"}],
+                errors=[field_error(["items", i, name], "required by a specific rate")],
             )
         return value
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 
-from ehub_core.errors import UnprocessableError
+from ehub_core.errors import UnprocessableError, field_error
 from ehub_customs.fx import minor_quantum
 from ehub_customs.landed_cost.engine import quote
 from ehub_customs.landed_cost.quote import ZERO, Quote, QuoteRequest
@@ -56,19 +56,14 @@ def reverse(
     if currency not in (dest, buyer):
         raise UnprocessableError(
             f"target currency must be {dest} or the buyer currency {buyer}",
-            errors=[
-                {
-                    "loc": ["body", "target_currency"],
-                    "msg": "neither destination nor buyer currency",
-                }
-            ],
+            errors=[field_error("target_currency", "neither destination nor buyer currency")],
         )
     use_buyer = currency != dest
     weights = [it.unit_value for it in req.items]
     if not any(weights):
         raise UnprocessableError(
             "unit values give the price mix and cannot all be zero",
-            errors=[{"loc": ["body", "items"], "msg": "all unit values are zero"}],
+            errors=[field_error("items", "all unit values are zero")],
         )
     # Unit prices are searched on a 0.01 grid even for zero-decimal currencies: a line of
     # 100 units at RWF 0.50 is a legitimate price, and the grid must contain the prices
@@ -97,7 +92,7 @@ def reverse(
     if total > target:
         raise UnprocessableError(
             f"target {target} {currency} is below the fixed landed cost ({total})",
-            errors=[{"loc": ["body", "target_total"], "msg": "below the fixed charges"}],
+            errors=[field_error("target_total", "below the fixed charges")],
         )
     hi = Decimal(1)
     steps = 0
@@ -107,7 +102,7 @@ def reverse(
         if steps > 64:
             raise UnprocessableError(
                 "target total is out of range",
-                errors=[{"loc": ["body", "target_total"], "msg": "too large"}],
+                errors=[field_error("target_total", "too large")],
             )
     # Bisect until one step moves every unit price by less than half a minor unit.
     span_floor = q / (2 * max(weights))

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from ehub_core.db import Database
-from ehub_core.errors import UnprocessableError
+from ehub_core.errors import UnprocessableError, field_error
 from ehub_customs.allowances.service import used_allowance
 from ehub_customs.landed_cost.engine import quote
 from ehub_customs.landed_cost.reverse import reverse
@@ -29,7 +29,7 @@ def require_cross_border(origin: str, destination: str, *, field: str = "destina
         raise NotCrossBorderError(
             f"Origin and destination are both {origin}: a landed cost is priced only for "
             "goods that cross a border",
-            errors=[{"loc": ["body", field], "msg": f"same as origin {origin}"}],
+            errors=[field_error(field, f"same as origin {origin}")],
         )
 
 

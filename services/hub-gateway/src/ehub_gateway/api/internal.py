@@ -11,7 +11,7 @@ from google.protobuf.json_format import ParseDict, ParseError
 from pydantic import BaseModel, Field
 
 from ehub_core.deps import SessionDep
-from ehub_core.errors import ForbiddenError, UnauthorizedError, UnprocessableError
+from ehub_core.errors import ForbiddenError, UnauthorizedError, UnprocessableError, field_error
 from ehub_core.streams import EVENT_TYPES, RELAYABLE_TYPES
 from ehub_gateway.federation.outbound import submit
 from ehub_gateway.federation.runtime import Federation, get_federation
@@ -75,28 +75,14 @@ async def submit_events(
         if ev.target_hub == fed.hub or fed.trust.peer(ev.target_hub) is None:
             raise UnprocessableError(
                 f"{ev.target_hub} is not a peer of hub {fed.hub}",
-                errors=[
-                    {
-                        "loc": ["body", "events", i, "target_hub"],
-                        "field": f"events.{i}.target_hub",
-                        "msg": "not a peer",
-                        "type": "unknown_peer",
-                    }
-                ],
+                errors=[field_error(f"events.{i}.target_hub", "not a peer", "unknown_peer")],
             )
         try:
             payload = ParseDict(ev.payload, EVENT_TYPES[ev.type].message())
         except ParseError as exc:
             raise UnprocessableError(
                 f"payload is not a valid {ev.type}: {exc}",
-                errors=[
-                    {
-                        "loc": ["body", "events", i, "payload"],
-                        "field": f"events.{i}.payload",
-                        "msg": str(exc),
-                        "type": "payload_invalid",
-                    }
-                ],
+                errors=[field_error(f"events.{i}.payload", str(exc), "payload_invalid")],
             ) from None
         try:
             row, created = await submit(
@@ -111,14 +97,7 @@ async def submit_events(
         except ValueError as exc:
             raise UnprocessableError(
                 str(exc),
-                errors=[
-                    {
-                        "loc": ["body", "events", i, "event_id"],
-                        "field": f"events.{i}.event_id",
-                        "msg": str(exc),
-                        "type": "value_error",
-                    }
-                ],
+                errors=[field_error(f"events.{i}.event_id", str(exc), "value_error")],
             ) from None
         out.append(
             OutboundStatus(
