@@ -66,14 +66,14 @@ status: install
 demo: install
 	$(UV) run --frozen python scripts/demo_order.py $(STATE_ARGS)
 
-# The whole suite: the in-process tests (libs/, services/) on TEST_WORKERS processes, then
-# the multi-hub tests (tests/: real networks of processes, each busy on its own) one at a
-# time. With PYTEST_ARGS, just `pytest PYTEST_ARGS` (one process).
+# The whole suite on TEST_WORKERS processes (a test file stays in one process): the
+# in-process tests (libs/, services/), then the multi-hub tests (tests/: real networks of
+# processes). With PYTEST_ARGS, just `pytest PYTEST_ARGS` (one process).
 TEST_WORKERS ?= 2
 test: install
 ifeq ($(strip $(PYTEST_ARGS)),)
-	$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadfile libs services
-	$(UV) run --frozen pytest tests
+	$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadfile --durations=15 libs services
+	$(UV) run --frozen pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 tests
 else
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
 endif

@@ -78,7 +78,7 @@ async def read_whitelist(
     _caller: ClearanceReader,
     entry: Annotated[str | None, Query(max_length=141, description="list:id")] = None,
     name: Annotated[str | None, Query(max_length=300, description="a party name")] = None,
-    after: Annotated[int | None, Query(ge=0)] = None,
+    after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> WhitelistPage:
     """Whitelist rows in the order they were added, filtered by list entry or party name."""
