@@ -48,7 +48,15 @@ EXPECTED_PAIRS = {
     ("CA", "logistics"),
 }
 # Hub-local topics of the order's steps (commands, replies, peers' events, tracking).
-ORDER_STREAMS = ("-commands", ".saga-replies", ".orders", ".customs", ".shipments")
+ORDER_STREAMS = (
+    "-commands",
+    ".saga-replies",
+    ".orders",
+    ".customs",
+    ".shipments",
+    ".tracking",
+    ".clearance",
+)
 
 
 def _traceparent(trace_id: str) -> str:

@@ -92,7 +92,7 @@ async def events(app) -> list[dict[str, Any]]:
         return [
             {"topic": t, "key": k, "type": e, "body": json.loads(bytes(p))}
             for t, k, e, p in rows.all()
-            if t == "ehub.cn.customs"
+            if t == "ehub.cn.clearance"
         ]
 
 

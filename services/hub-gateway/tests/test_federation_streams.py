@@ -50,8 +50,10 @@ def test_every_event_type_is_a_registered_payload_on_a_known_stream() -> None:
         "KeyRevoked",
     }
     assert "OrderPlaced" in RELAYABLE_TYPES and "KeyRevoked" not in RELAYABLE_TYPES
-    # The two streams with two encodings today (docs/federation-wire.md).
-    assert sorted(s.name for s in STREAMS.values() if s.mixed) == ["customs", "shipments"]
+    # One encoding per stream: peers' signed events and this hub's own JSON (tracking,
+    # officers' decisions) travel on topics of their own (docs/federation-wire.md).
+    assert [s.name for s in STREAMS.values() if s.mixed] == []
+    assert STREAMS["tracking"].encodings == STREAMS["clearance"].encodings == (Encoding.JSON,)
 
 
 def test_full_jitter_stays_within_its_bounds_and_uses_all_of_them() -> None:
@@ -81,7 +83,7 @@ async def test_enqueue_many_writes_every_event_in_the_transaction(tmp_path) -> N
                 [
                     NewEvent("ehub.ca.orders", "OrderPlaced", b"\x01\x02", key="ord_1"),
                     NewEvent(
-                        "ehub.ca.shipments",
+                        "ehub.ca.tracking",
                         "ShipmentEvent",
                         {"n": 1},
                         event_id="e-2",
@@ -100,7 +102,7 @@ async def test_enqueue_many_writes_every_event_in_the_transaction(tmp_path) -> N
     assert ids[1] == "e-2" and len(set(ids)) == 2
     assert [(r.event_id, r.topic, r.key, r.payload) for r in rows] == [
         (ids[0], "ehub.ca.orders", "ord_1", b"\x01\x02"),
-        ("e-2", "ehub.ca.shipments", None, b'{"n": 1}'),
+        ("e-2", "ehub.ca.tracking", None, b'{"n": 1}'),
     ]
     assert rows[0].headers == {"event_id": ids[0], "event_type": "OrderPlaced"}
     assert rows[1].headers["traceparent"].startswith("00-111")

@@ -207,7 +207,7 @@ def _officer_event(order_id: str, decision: str, phase: str = "import"):
         ("event_type", b"ClearanceDecided"),
         ("content-type", b"application/json"),
     )
-    return Message("ehub.cn.customs", json.dumps(body).encode(), order_id.encode(), headers)
+    return Message("ehub.cn.clearance", json.dumps(body).encode(), order_id.encode(), headers)
 
 
 async def test_the_runner_takes_an_officers_decision_from_the_customs_topic(database_url) -> None:

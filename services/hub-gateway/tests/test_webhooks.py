@@ -694,7 +694,7 @@ def _message(kind: str, payload: dict, owner: str | None, **headers: str) -> Mes
     if owner:
         hdrs["owner"] = owner
     return Message(
-        "ehub.cn.shipments",
+        "ehub.cn.tracking",
         json.dumps(payload).encode(),
         b"shp_1",
         tuple((k, v.encode()) for k, v in hdrs.items()),

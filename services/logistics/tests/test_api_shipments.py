@@ -29,8 +29,8 @@ async def test_booking_returns_tracking_number_label_and_publishes(client, book,
     assert [e["status"] for e in read["timeline"]] == ["created"]
     rows = await outbox()
     assert [(row["type"], row["topic"], row["key"]) for row in rows] == [
-        ("ShipmentBooked", "ehub.ca.shipments", "ord_test_1"),
-        ("ShipmentEvent", "ehub.ca.shipments", "ord_test_1"),
+        ("ShipmentBooked", "ehub.ca.tracking", "ord_test_1"),
+        ("ShipmentEvent", "ehub.ca.tracking", "ord_test_1"),
     ]
     booked = ParseDict(rows[0]["payload"], ShipmentBooked())  # the ehub.v1 contract
     assert booked.tracking_number == shipment["tracking_number"]

@@ -124,7 +124,7 @@ async def test_book_shipment_books_and_answers_ready(app, client, command, booki
     read = (await client.get(f"/v1/shipments/{shipment.id}")).json()
     assert read["order_id"] == order_id and read["tracking_number"] == reply["tracking_number"]
 
-    events = [r for r in await outbox() if r["topic"] == "ehub.ca.shipments"]
+    events = [r for r in await outbox() if r["topic"] == "ehub.ca.tracking"]
     assert [e["type"] for e in events] == ["ShipmentBooked", "ShipmentEvent"]
     for event in events:
         assert event["key"] == order_id
@@ -307,7 +307,7 @@ async def test_cancel_before_pickup_cancels(app, client, command, booking, carri
     read = (await client.get(f"/v1/shipments/{ready['shipment_id']}")).json()
     assert read["status"] == "cancelled"
     assert ready["tracking_number"] not in carrier("express").active()
-    last = [r for r in await outbox() if r["topic"] == "ehub.ca.shipments"][-1]
+    last = [r for r in await outbox() if r["topic"] == "ehub.ca.tracking"][-1]
     assert last["headers"]["ehub_status"] == "cancelled"
     assert last["headers"]["order_id"] == order_id
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from ehub_core.partners import unguarded_routes
-from ehub_logistics.api.deps import SHIPMENTS_STREAM
+from ehub_logistics.api.deps import TRACKING_STREAM
 from ehub_logistics.shipments import service
 from ehub_logistics.shipments.schemas import ShipmentCreate
 from ehub_logistics.shipments.service import Publishing
@@ -216,7 +216,7 @@ async def test_operator_sees_every_shipment_and_shops_rates(
         saga, _ = await service.book_shipment(
             session,
             registry=app.state.carriers,
-            publishing=Publishing(topic=app.state.ctx.settings.topic(SHIPMENTS_STREAM)),
+            publishing=Publishing(topic=app.state.ctx.settings.topic(TRACKING_STREAM)),
             data=ShipmentCreate.model_validate(shipment_body(reference="saga")),
             saga_step="ship",
         )

@@ -51,6 +51,8 @@ class Encoding(StrEnum):
 ORDERS = "orders"
 CUSTOMS = "customs"
 SHIPMENTS = "shipments"
+TRACKING = "tracking"
+CLEARANCE = "clearance"
 TRUST = "trust"
 CATALOG_COMMANDS = "catalog-commands"
 CUSTOMS_COMMANDS = "customs-commands"
@@ -77,18 +79,10 @@ STREAMS: Mapping[str, Stream] = MappingProxyType(
         s.name: s
         for s in (
             Stream(ORDERS, (Encoding.SIGNED_ENVELOPE,), "gateway federation ingest", "saga"),
-            Stream(
-                CUSTOMS,
-                (Encoding.SIGNED_ENVELOPE, Encoding.JSON),
-                "gateway federation ingest; customs (officers' decisions)",
-                "saga",
-            ),
-            Stream(
-                SHIPMENTS,
-                (Encoding.SIGNED_ENVELOPE, Encoding.JSON),
-                "gateway federation ingest; logistics (tracking)",
-                "saga",
-            ),
+            Stream(CUSTOMS, (Encoding.SIGNED_ENVELOPE,), "gateway federation ingest", "saga"),
+            Stream(SHIPMENTS, (Encoding.SIGNED_ENVELOPE,), "gateway federation ingest", "saga"),
+            Stream(TRACKING, (Encoding.JSON,), "logistics (its carriers' tracking)", "saga"),
+            Stream(CLEARANCE, (Encoding.JSON,), "customs (officers' decisions)", "saga"),
             Stream(TRUST, (Encoding.SIGNED_ENVELOPE,), "gateway federation ingest", "-"),
             Stream(CATALOG_COMMANDS, (Encoding.JSON,), "saga", "catalog"),
             Stream(CUSTOMS_COMMANDS, (Encoding.JSON,), "saga", "customs"),

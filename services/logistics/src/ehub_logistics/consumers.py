@@ -242,7 +242,7 @@ async def start_consumers(app: FastAPI, ctx: ServiceContext) -> None:
     hub = ctx.settings.hub_id
     handlers = LogisticsCommands(
         registry=app.state.carriers,
-        publishing=Publishing(topic=streams.hub_topic(hub, streams.SHIPMENTS)),
+        publishing=Publishing(topic=streams.hub_topic(hub, streams.TRACKING)),
         on_booked=lambda: ensure_simulation(app),
     )
     app.state.logistics_commands = handlers

@@ -45,7 +45,7 @@ OUTCOMES: dict[str, tuple[str, str]] = {
     "request_documents": (HELD, "documents_requested"),
 }
 EVENT = "ClearanceDecided"
-STREAM = "customs"
+STREAM = "clearance"  # streams.CLEARANCE: officers' decisions, JSON
 
 TIME_IN_QUEUE = Histogram(
     "ehub_customs_clearance_queue_seconds",

@@ -28,7 +28,7 @@ import logging
 from google.protobuf.json_format import ParseError
 from google.protobuf.message import DecodeError
 
-from ehub_core import commands
+from ehub_core import commands, streams
 from ehub_core.bus import Message
 from ehub_core.inbox import consume_once
 from ehub_core.signing import SignatureError
@@ -52,7 +52,8 @@ __all__ = [
 log = logging.getLogger("ehub.gateway.saga")
 
 INBOX = "orders-saga"
-PEER_STREAMS = ("orders", "customs", "shipments")
+PEER_STREAMS = ("orders", "customs", "shipments")  # peers' signed events (ingest)
+LOCAL_STREAMS = (streams.TRACKING, streams.CLEARANCE)  # this hub's logistics and customs
 PROTOBUF = "application/x-protobuf"
 
 
@@ -62,7 +63,7 @@ class Saga(SagaInputs, SagaTimers):
 
     @property
     def topics(self) -> list[str]:
-        own = [commands.topic(self.hub, s) for s in PEER_STREAMS]
+        own = [commands.topic(self.hub, s) for s in (*PEER_STREAMS, *LOCAL_STREAMS)]
         return [*own, commands.topic(self.hub, commands.SAGA_REPLIES)]
 
     # -- one message ------------------------------------------------------------------
@@ -79,9 +80,11 @@ class Saga(SagaInputs, SagaTimers):
                     await self._reply(session, message)
                 elif (message.header("content-type") or "").startswith(PROTOBUF):
                     await self._peer_event(session, message, event_id)
-                elif message.topic.endswith(".shipments"):
+                # JSON on shipments/customs: written there before tracking and clearance
+                # had topics of their own (each topic now has one encoding).
+                elif message.topic.endswith((".tracking", ".shipments")):
                     await self._local_tracking(session, message, event_id)
-                elif message.topic.endswith(".customs"):
+                elif message.topic.endswith((".clearance", ".customs")):
                     await self._officer_decision(session, message, event_id)
         except (ValueError, KeyError, TypeError, DecodeError, ParseError, SignatureError) as exc:
             # A message we cannot read is skipped (logged), not retried forever.

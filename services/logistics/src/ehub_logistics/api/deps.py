@@ -7,15 +7,15 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from ehub_core.partners import Caller, require_scope
-from ehub_core.streams import SHIPMENTS, hub_topic
+from ehub_core.streams import TRACKING, hub_topic
 from ehub_logistics.shipments.service import Publishing
 
-SHIPMENTS_STREAM = SHIPMENTS  # the name lives in ehub_core.streams
+TRACKING_STREAM = TRACKING  # the name lives in ehub_core.streams
 
 
 async def get_publishing(request: Request) -> Publishing:
     settings = request.app.state.ctx.settings
-    return Publishing(topic=hub_topic(settings.hub_id, SHIPMENTS))
+    return Publishing(topic=hub_topic(settings.hub_id, TRACKING))
 
 
 PublishingDep = Annotated[Publishing, Depends(get_publishing)]
