@@ -3,7 +3,7 @@
 The gateway's saga sends ``BookShipment`` and ``CancelShipment`` on
 ``ehub.<hub>.logistics-commands``; :func:`ehub_core.commands.command_consumer` runs each
 handler here in one transaction with its reply on ``ehub.<hub>.saga-replies``. The
-shipment's tracking steps keep flowing on ``ehub.<hub>.shipments`` (with headers
+shipment's tracking steps keep flowing on ``ehub.<hub>.tracking`` (with headers
 ``order_id`` and ``saga_step``).
 
 - ``BookShipment`` is idempotent by ``(order_id, step)``: an order may hold one live

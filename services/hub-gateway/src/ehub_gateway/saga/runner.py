@@ -6,10 +6,10 @@ message (inbox row, order update, timeline step, the actions' outbox rows):
 - replies of this hub's services on ``ehub.<hub>.saga-replies`` (JSON);
 - peers' events, republished by federation ingest on ``ehub.<hub>.orders|customs|
   shipments`` (signed envelopes, verified at ingest);
-- this hub's carrier tracking on ``ehub.<hub>.shipments`` (JSON from logistics), which
+- this hub's carrier tracking on ``ehub.<hub>.tracking`` (JSON from logistics), which
   the seller's hub also relays to the buyer's hub;
-- this hub's customs officers' decisions on held declarations on ``ehub.<hub>.customs``
-  (JSON ``ClearanceDecided`` from customs; the peers' signed ones are protobuf).
+- this hub's customs officers' decisions on held declarations on ``ehub.<hub>.clearance``
+  (JSON ``ClearanceDecided`` from customs; the peers' signed ones come on ``customs``).
 
 A timer re-sends commands whose reply is late (their handlers are idempotent) and rejects
 orders the seller left unanswered past their deadline.

@@ -41,7 +41,7 @@ class CarrierFailure(DomainError):
 
 @dataclass(frozen=True, slots=True)
 class Publishing:
-    """Where this hub's shipment events go (``ehub.<hub>.shipments``)."""
+    """Where this hub's shipment events go (``ehub.<hub>.tracking``)."""
 
     topic: str
 
