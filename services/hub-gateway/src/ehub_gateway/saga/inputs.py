@@ -132,8 +132,8 @@ class SagaInputs(SagaBase):
         if isinstance(payload, logistics_pb2.ShipmentEvent):
             moving = payload.status not in NOT_MOVING
             event = ("return_moving" if returning else "moving") if moving else "tracked"
-            if payload.status == logistics_pb2.SHIPMENT_STATUS_RETURNED and not returning:
-                event = "carrier_returned"
+            if payload.status == logistics_pb2.SHIPMENT_STATUS_RETURNED:
+                event = "return_failed" if returning else "carrier_returned"
         if isinstance(payload, logistics_pb2.DeliveryConfirmed) and returning:
             event = "return_delivered"
         if isinstance(payload, orders_pb2.OrderAccepted) and payload.HasField("return_to"):
@@ -278,8 +278,8 @@ class SagaInputs(SagaBase):
         prefix = "return_" if returning else ""
         if isinstance(payload, logistics_pb2.ShipmentEvent):
             event = f"{prefix}moving" if payload.status not in NOT_MOVING else "tracked"
-            if payload.status == logistics_pb2.SHIPMENT_STATUS_RETURNED and not returning:
-                event = "carrier_returned"
+            if payload.status == logistics_pb2.SHIPMENT_STATUS_RETURNED:
+                event = "return_failed" if returning else "carrier_returned"
         elif isinstance(payload, logistics_pb2.DeliveryConfirmed):
             event = f"{prefix}delivered" if returning else "DeliveryConfirmed"
         else:

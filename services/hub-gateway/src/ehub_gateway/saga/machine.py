@@ -134,6 +134,8 @@ BUYER: dict[tuple[State, str], Step] = {
     (S.RETURNING, "ShipmentReady"): Step(S.RETURNING, (A.SEND_RETURN_REQUESTED,)),
     (S.RETURNING, "ShipmentRefused"): Step(S.DELIVERED),
     (S.RETURNING, "ReturnReceived"): Step(S.RETURNED, (A.FILE_REFUND_CLAIM,)),
+    # The carrier brought the return parcel back to the buyer: delivered it stays.
+    (S.RETURNING, "return_failed"): Step(S.DELIVERED),
     # The carrier gave up and took the parcel back to the seller: nothing was imported.
     (S.AWAITING_SELLER, "carrier_returned"): Step(S.UNDELIVERED, (A.RELEASE_ALLOWANCE,)),
     (S.ACCEPTED, "carrier_returned"): Step(S.UNDELIVERED, (A.RELEASE_ALLOWANCE,)),
@@ -203,6 +205,7 @@ SELLER: dict[tuple[State, str], Step] = {
     (S.DELIVERED, "ReturnRequested"): Step(S.RETURNING),
     (S.RETURNING, "return_delivered"): Step(S.RETURNING, (A.RESTOCK,)),
     (S.RETURNING, "StockRestocked"): Step(S.RETURNED, (A.SEND_RETURN_RECEIVED,)),
+    (S.RETURNING, "return_failed"): Step(S.DELIVERED),
 }
 
 TABLES = {Role.BUYER: BUYER, Role.SELLER: SELLER}
