@@ -6,8 +6,11 @@ from typing import Any
 
 import pytest
 
+from ehub_core.testing import serve_in_process
+from ehub_customs.app import create_app
 from ehub_customs.landed_cost.engine import quote
 from ehub_customs.landed_cost.quote import Item, Quote, QuoteRequest
+from ehub_customs.settings import CustomsSettings
 from ehub_customs.tariffs.loader import load_rulebook
 from ehub_customs.tariffs.rulebook import RuleBook
 
@@ -88,3 +91,20 @@ def q(book):
 @pytest.fixture(scope="session")
 def charges():
     return amounts
+
+
+INTERNAL_TOKEN = "customs-test-internal-token"  # what the tests' gateway headers carry
+
+
+@pytest.fixture
+async def app(database_url, tmp_path):
+    """The customs app on a fresh database, with the internal (gateway) token."""
+    return create_app(
+        CustomsSettings(database_url=database_url, var_dir=tmp_path, internal_token=INTERNAL_TOKEN)
+    )
+
+
+@pytest.fixture
+async def client(app):
+    async with serve_in_process(app) as c:
+        yield c

@@ -25,7 +25,7 @@ from ehub_customs.app import create_app
 from ehub_customs.consumers import make_handlers
 from ehub_customs.settings import CustomsSettings
 
-TOKEN = "customs-test-internal-token"
+TOKEN = "customs-test-internal-token"  # the internal token of conftest's `app`
 A, B = "prt_alpha", "prt_bravo"
 ALL = "quotes:read allowances:read declarations:read"
 OPERATOR = {"Authorization": f"Bearer {TOKEN}"}
@@ -56,19 +56,6 @@ def problem(r, status: int) -> dict[str, Any]:
     body: dict[str, Any] = r.json()
     assert body["status"] == status
     return body
-
-
-@pytest.fixture
-async def app(database_url, tmp_path):
-    return create_app(
-        CustomsSettings(database_url=database_url, var_dir=tmp_path, internal_token=TOKEN)
-    )
-
-
-@pytest.fixture
-async def client(app):
-    async with serve_in_process(app) as c:
-        yield c
 
 
 @pytest.fixture

@@ -9,13 +9,10 @@ from typing import Any
 
 import pytest
 
-from ehub_core.testing import serve_in_process
-from ehub_customs.app import create_app
 from ehub_customs.consumers import make_handlers
 from ehub_customs.declarations.records import WaybillRecord, attach_waybill
-from ehub_customs.settings import CustomsSettings
 
-TOKEN = "customs-test-internal-token"
+TOKEN = "customs-test-internal-token"  # the internal token of conftest's `app`
 GW = {
     "X-Ehub-Gateway": TOKEN,
     "X-Ehub-Partner": "prt_officer_a",
@@ -41,19 +38,6 @@ ORDER = {
 }
 PAYMENT = {"amount": "349.12", "payer_id_hash": BUYER, "reference": "pay_1"}
 WAYBILL = {"tracking_number": "CP123456789CA", "consignee": "LI  WEI"}
-
-
-@pytest.fixture
-async def app(database_url, tmp_path):
-    return create_app(
-        CustomsSettings(database_url=database_url, var_dir=tmp_path, internal_token=TOKEN)
-    )
-
-
-@pytest.fixture
-async def client(app):
-    async with serve_in_process(app) as c:
-        yield c
 
 
 async def file_import(app, order_id: str, records: Any) -> dict[str, Any]:

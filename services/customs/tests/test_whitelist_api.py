@@ -8,12 +8,9 @@ from typing import Any
 
 import pytest
 
-from ehub_core.testing import serve_in_process
-from ehub_customs.app import create_app
 from ehub_customs.consumers import make_handlers
-from ehub_customs.settings import CustomsSettings
 
-TOKEN = "customs-test-internal-token"
+TOKEN = "customs-test-internal-token"  # the internal token of conftest's `app`
 OFFICER = "prt_officer_a"
 SCOPES = "declarations:read clearance:read clearance:write"
 BADEGE = "un-consolidated:CDi.001"  # UN Consolidated List: ERIC BADEGE
@@ -41,19 +38,6 @@ def problem(r, status: int) -> dict[str, Any]:
     assert r.status_code == status, r.text
     assert r.headers["content-type"] == "application/problem+json"
     return r.json()
-
-
-@pytest.fixture
-async def app(database_url, tmp_path):
-    return create_app(
-        CustomsSettings(database_url=database_url, var_dir=tmp_path, internal_token=TOKEN)
-    )
-
-
-@pytest.fixture
-async def client(app):
-    async with serve_in_process(app) as c:
-        yield c
 
 
 async def file_import(app, order_id: str, consignee: dict[str, Any]) -> dict[str, Any]:
