@@ -152,3 +152,11 @@ async def test_scopes_read_to_list_write_to_change(client):
     problem(await client.delete("/v1/screening/whitelist/1", headers=gw("clearance:read")), 403)
     problem(await client.delete("/v1/screening/whitelist/0", headers=gw()), 422)
     assert await rows(client) == []
+
+
+@pytest.mark.parametrize("after", [str(2**70), "-1", "x"])
+async def test_a_page_marker_out_of_range_is_422_not_a_database_error(client, after):
+    """Found by the fuzzer: 2**70 reached SQLite as an integer it cannot hold (a 500)."""
+    r = await client.get("/v1/screening/whitelist", params={"after": after}, headers=gw())
+    body = problem(r, 422)
+    assert any(e["loc"][-1] == "after" for e in body["errors"]), body
