@@ -78,6 +78,9 @@ def test_terminal_states_only_leave_for_returns_or_answers() -> None:
                 assert (state, event, nxt.to) in {
                     (State.DELIVERED, "return", State.RETURNING),
                     (State.DELIVERED, "ReturnRequested", State.RETURNING),
+                    # the return's tracking overtook its announcement
+                    (State.DELIVERED, "return_moving", State.RETURNING),
+                    (State.DELIVERED, "return_delivered", State.RETURNING),
                 }
 
 
@@ -250,5 +253,93 @@ async def test_the_runner_takes_an_officers_decision_from_the_customs_topic(data
                 ("ClearanceDecided", "import_held"),
                 ("ClearanceDecided", "rejected"),
             ]
+    finally:
+        await db.dispose()
+
+
+def _sold_and_delivered(order_id: str):
+    order = _held_order(order_id)
+    order.role, order.state = "seller", "delivered"
+    order.ship_to = {"country": "CN"}
+    order.declarations = {}
+    order.reason = None
+    order.shipment = {"shipment_id": "shp_out", "carrier": "postal", "tracking_number": "T1CA"}
+    return order
+
+
+def _from_cn(payload, order_id: str):
+    from datetime import UTC, datetime, timedelta
+
+    from ehub_core.bus import Message
+    from ehub_core.envelope import read_unverified, seal
+    from ehub_core.signing import HubKey
+
+    now = datetime.now(UTC)
+    key = HubKey.generate(
+        kid="CN#test", not_before=now - timedelta(days=1), not_after=now + timedelta(days=1)
+    )
+    data = seal(payload, key, target_hub="CA", subject=order_id)
+    headers = (
+        ("event_id", read_unverified(data).event_id.encode()),
+        ("content-type", b"application/x-protobuf"),
+    )
+    return Message("ehub.ca.shipments", data, order_id.encode(), headers)
+
+
+@pytest.mark.parametrize(
+    ("ending", "state", "restocked"),
+    [("brought_back", "delivered", False), ("delivered", "returning", True)],
+)
+async def test_return_tracking_that_overtakes_its_announcement_is_followed(
+    database_url, ending: str, state: str, restocked: bool
+) -> None:
+    # Found by the crash test: the buyer's hub forwarded the return's tracking and its
+    # ReturnRequested as separate events; tracking came first, was taken for outbound news
+    # and ignored, and the late ReturnRequested left the seller's order returning for ever.
+    from sqlalchemy import select
+
+    from ehub_core.db import Database
+    from ehub_core.migrations import upgrade
+    from ehub_core.proto.ehub.v1 import logistics_pb2, orders_pb2
+    from ehub_gateway.orders.models import Order, SagaCommand
+    from ehub_gateway.saga.runner import Saga
+
+    order_id = f"ord_ret_{ending}"
+    ret = {"order_id": order_id, "shipment_id": "shp_ret", "carrier": "postal"}
+    news = [
+        logistics_pb2.ShipmentEvent(
+            **ret, tracking_number="R1CN", status=logistics_pb2.SHIPMENT_STATUS_IN_TRANSIT
+        )
+    ]
+    if ending == "brought_back":
+        news.append(
+            logistics_pb2.ShipmentEvent(
+                **ret, tracking_number="R1CN", status=logistics_pb2.SHIPMENT_STATUS_RETURNED
+            )
+        )
+    else:
+        news.append(logistics_pb2.DeliveryConfirmed(order_id=order_id, shipment_id="shp_ret"))
+    announcement = orders_pb2.ReturnRequested(
+        order_id=order_id, return_id="shp_ret", carrier="postal", tracking_number="R1CN"
+    )
+    db = Database(database_url)
+    try:
+        await upgrade(db, "ehub_gateway.migrations")
+        async with db.transaction() as session:
+            session.add(_sold_and_delivered(order_id))
+        saga = Saga(db, "CA", key=lambda: None)
+        await saga.handle(_from_cn(news[0], order_id))
+        async with db.transaction() as session:
+            assert (await session.get(Order, order_id)).state == "returning"
+        await saga.handle(_from_cn(news[1], order_id))
+        await saga.handle(_from_cn(announcement, order_id))  # late
+        async with db.transaction() as session:
+            order = await session.get(Order, order_id)
+            assert order.state == state
+            assert order.shipment["shipment_id"] == "shp_out"  # the outbound is kept
+            assert order.shipment["return"]["shipment_id"] == "shp_ret"
+            assert order.shipment["return"]["ended"] == ending
+            commands = [c.command for c in (await session.scalars(select(SagaCommand))).all()]
+            assert ("RestockReturn" in commands) is restocked, commands
     finally:
         await db.dispose()

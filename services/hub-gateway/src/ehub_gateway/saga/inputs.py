@@ -128,7 +128,17 @@ class SagaInputs(SagaBase):
             log.warning("%s from %s about order %s ignored", env.type, source, order_id)
             return
         event = env.type
-        returning = order.role == Role.SELLER and order.state == State.RETURNING
+        shipment_news = isinstance(
+            payload, logistics_pb2.ShipmentEvent | logistics_pb2.DeliveryConfirmed
+        )
+        # The seller's hub ships the order itself, so a peer's shipment news at the seller's
+        # hub is about the return. Streams are ordered per topic, not across topics: that
+        # news may overtake the ReturnRequested announcing it, and the order follows it.
+        returning = (
+            order.role == Role.SELLER
+            and shipment_news
+            and getattr(payload, "shipment_id", "") != (order.shipment or {}).get("shipment_id")
+        )
         if isinstance(payload, logistics_pb2.ShipmentEvent):
             moving = payload.status not in NOT_MOVING
             event = ("return_moving" if returning else "moving") if moving else "tracked"
@@ -136,15 +146,30 @@ class SagaInputs(SagaBase):
                 event = "return_failed" if returning else "carrier_returned"
         if isinstance(payload, logistics_pb2.DeliveryConfirmed) and returning:
             event = "return_delivered"
+        if returning:
+            ret = {"shipment_id": getattr(payload, "shipment_id", "")}
+            if isinstance(payload, logistics_pb2.ShipmentEvent):
+                ret |= {"carrier": payload.carrier, "tracking_number": payload.tracking_number}
+            if event in ("return_failed", "return_delivered"):
+                ret["ended"] = "brought_back" if event == "return_failed" else "delivered"
+            order.shipment = {
+                **(order.shipment or {}),
+                "return": {**(order.shipment or {}).get("return", {}), **ret},
+            }
         if isinstance(payload, orders_pb2.OrderAccepted) and payload.HasField("return_to"):
             order.seller = {
                 **(order.seller or {}),
                 "return_to": actions.address_dict(payload.return_to),
             }
         if isinstance(payload, orders_pb2.ReturnRequested):
+            known = (order.shipment or {}).get("return", {})
+            if known.get("shipment_id") == payload.return_id and known.get("ended"):
+                # The return's tracking overtook its announcement and it has ended already.
+                event = "ReturnRequested:after_return_ended"
             order.shipment = {
                 **(order.shipment or {}),
                 "return": {
+                    **known,
                     "shipment_id": payload.return_id,
                     "carrier": payload.carrier,
                     "tracking_number": payload.tracking_number,
@@ -164,9 +189,6 @@ class SagaInputs(SagaBase):
         if isinstance(payload, customs_pb2.ClearanceDecided):
             phase = "import" if payload.phase == customs_pb2.CLEARANCE_PHASE_IMPORT else "export"
             order.declarations = {**order.declarations, phase: decision_dict(payload)}
-        shipment_news = isinstance(
-            payload, logistics_pb2.ShipmentEvent | logistics_pb2.DeliveryConfirmed
-        )
         await self.apply(
             session,
             order,

@@ -203,6 +203,12 @@ SELLER: dict[tuple[State, str], Step] = {
     (S.SHIPPED, "carrier_returned"): Step(S.UNDELIVERED, (A.RESTOCK,)),
     (S.IN_TRANSIT, "carrier_returned"): Step(S.UNDELIVERED, (A.RESTOCK,)),
     (S.DELIVERED, "ReturnRequested"): Step(S.RETURNING),
+    # The return's tracking may overtake its announcement (another topic): it follows
+    # the furthest news, and a late announcement of an ended return changes nothing.
+    (S.DELIVERED, "return_moving"): Step(S.RETURNING),
+    (S.DELIVERED, "return_delivered"): Step(S.RETURNING, (A.RESTOCK,)),
+    (S.DELIVERED, "return_failed"): Step(S.DELIVERED),
+    (S.RETURNING, "return_moving"): Step(S.RETURNING),
     (S.RETURNING, "return_delivered"): Step(S.RETURNING, (A.RESTOCK,)),
     (S.RETURNING, "StockRestocked"): Step(S.RETURNED, (A.SEND_RETURN_RECEIVED,)),
     (S.RETURNING, "return_failed"): Step(S.DELIVERED),
