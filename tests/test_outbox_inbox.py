@@ -296,3 +296,74 @@ async def test_a_row_the_broker_refuses_for_good_is_set_aside_and_the_rest_flows
     finally:
         await bus.stop()
         await db.dispose()
+
+
+async def test_a_batch_subscription_takes_each_fetch_whole_and_commits_after_it(broker):
+    """``subscribe(..., batch=)``: what one fetch returned comes in one call (at most
+    ``batch_size``), in the partition's order, each message's work inside the trace it
+    carries; a batch handler that fails has its messages fetched again (offsets are
+    committed only after it returned)."""
+    from opentelemetry import trace
+
+    from ehub_core.bus import KafkaSubscription
+
+    bus = KafkaBus(broker.bootstrap)
+    topic = topic_name()
+    trace_ids = [uuid.uuid4().hex for _ in range(30)]
+    sent = [
+        Message(
+            topic=topic,
+            value=str(i).encode(),
+            key=b"one-partition",
+            headers=(
+                ("event_id", str(uuid.uuid4()).encode()),
+                ("traceparent", f"00-{trace_ids[i]}-{'1' * 16}-01".encode()),
+            ),
+        )
+        for i in range(30)
+    ]
+    calls: list[list[str]] = []
+    got: list[tuple[str, str]] = []
+    failed = False
+
+    async def batch(messages, span) -> None:
+        nonlocal failed
+        calls.append([m.value.decode() for m in messages])
+        if not failed:
+            failed = True
+            raise RuntimeError("the database went away")  # nothing committed: read again
+        for m in messages:
+            with span(m):
+                current = trace.get_current_span().get_span_context()
+                got.append((m.value.decode(), f"{current.trace_id:032x}"))
+
+    async def per_message(message: Message) -> None:
+        raise AssertionError("a batch subscription must not call the per-message handler")
+
+    try:
+        await bus.publish(sent)
+        sub = KafkaSubscription(
+            broker.bootstrap,
+            [topic],
+            f"g-{uuid.uuid4().hex[:6]}",
+            per_message,
+            batch=batch,
+            batch_size=8,
+            retry_delay=0.1,
+        )
+        task = asyncio.create_task(sub.run())
+
+        async def all_in() -> bool:
+            return len(got) >= 30
+
+        try:
+            await wait_for(all_in, 30)
+        finally:
+            await sub.stop()
+            await task
+        assert [v for v, _ in got] == [str(i) for i in range(30)]  # once each, in order
+        assert [t for _, t in got] == trace_ids  # each in its own message's trace
+        assert all(1 <= len(c) <= 8 for c in calls)
+        assert calls[1][0] == calls[0][0] == "0"  # the failed batch came again
+    finally:
+        await bus.stop()

@@ -343,3 +343,77 @@ async def test_return_tracking_that_overtakes_its_announcement_is_followed(
             assert ("RestockReturn" in commands) is restocked, commands
     finally:
         await db.dispose()
+
+
+async def test_a_batch_takes_effect_once_per_message_and_skips_one_it_cannot_read(
+    database_url,
+) -> None:
+    # The consumer hands the saga what one fetch returned (handle_batch): one
+    # transaction; a copy inside the batch or a redelivered batch changes nothing more;
+    # an unreadable message undoes the batch, which is then taken a message at a time.
+    import contextlib
+
+    from sqlalchemy import func, select
+
+    from ehub_core.bus import Message
+    from ehub_core.db import Database
+    from ehub_core.migrations import upgrade
+    from ehub_core.proto.ehub.v1 import logistics_pb2
+    from ehub_gateway.orders.models import Order, OrderStep
+    from ehub_gateway.saga.runner import Saga
+
+    def moving(order_id: str) -> Message:
+        return _from_cn(
+            logistics_pb2.ShipmentEvent(
+                order_id=order_id,
+                shipment_id="shp_ret",
+                carrier="postal",
+                tracking_number="R1CN",
+                status=logistics_pb2.SHIPMENT_STATUS_IN_TRANSIT,
+            ),
+            order_id,
+        )
+
+    spans: list[str] = []
+
+    @contextlib.contextmanager
+    def span(message: Message):
+        spans.append(message.header("event_id") or "")
+        yield
+
+    db = Database(database_url)
+    try:
+        await upgrade(db, "ehub_gateway.migrations")
+        async with db.transaction() as session:
+            session.add_all([_sold_and_delivered("ord_b1"), _sold_and_delivered("ord_b2")])
+        saga = Saga(db, "CA", key=lambda: None)
+        first, second = moving("ord_b1"), moving("ord_b2")
+        await saga.handle_batch([first, second, first], span)
+        await saga.handle_batch([first, second], span)  # the fetch came again
+
+        async def steps(order_id: str) -> int:
+            async with db.transaction() as session:
+                stmt = select(func.count()).where(OrderStep.order_id == order_id)
+                return int(await session.scalar(stmt) or 0)
+
+        async def state(order_id: str) -> str:
+            async with db.transaction() as session:
+                return (await session.get(Order, order_id)).state
+
+        assert (await steps("ord_b1"), await steps("ord_b2")) == (1, 1)
+        assert (await state("ord_b1"), await state("ord_b2")) == ("returning", "returning")
+        assert len(spans) == 2  # each message handled in its span; copies not at all
+
+        async with db.transaction() as session:
+            session.add(_sold_and_delivered("ord_b3"))
+        unreadable = Message(
+            "ehub.ca.shipments",
+            b"\xff not an envelope",
+            b"ord_b3",
+            (("event_id", b"ev-garbage"), ("content-type", b"application/x-protobuf")),
+        )
+        third = moving("ord_b3")
+        await saga.handle_batch([unreadable, third], span)
+        assert await steps("ord_b3") == 1 and await state("ord_b3") == "returning"
+    finally:
+        await db.dispose()

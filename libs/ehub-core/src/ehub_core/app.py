@@ -19,7 +19,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
 from ehub_core import apidocs, openapi, telemetry
-from ehub_core.bus import BusUnavailable, EventBus, Handler, KafkaBus, Subscription
+from ehub_core.bus import (
+    BatchHandler,
+    BusUnavailable,
+    EventBus,
+    Handler,
+    KafkaBus,
+    Subscription,
+)
 from ehub_core.db import Database
 from ehub_core.errors import install_problem_handlers
 from ehub_core.limits import BodyLimit
@@ -45,12 +52,20 @@ class ServiceContext:
     subscriptions: list[Subscription] = field(default_factory=list)
     _broker_checked: tuple[float, str | None] = (0.0, "unchecked")
 
-    def subscribe(self, topics: Sequence[str], group_id: str, handler: Handler) -> None:
-        """Consume ``topics`` in the background while the service runs."""
+    def subscribe(
+        self,
+        topics: Sequence[str],
+        group_id: str,
+        handler: Handler,
+        *,
+        batch: BatchHandler | None = None,
+    ) -> None:
+        """Consume ``topics`` in the background while the service runs (``batch``: see
+        :meth:`ehub_core.bus.EventBus.subscribe`)."""
         if self.bus is None:
             log.warning("no broker configured; not subscribing %s to %s", group_id, topics)
             return
-        sub = self.bus.subscribe(topics, group_id, handler)
+        sub = self.bus.subscribe(topics, group_id, handler, batch=batch)
         self.subscriptions.append(sub)
         self.tasks.append(asyncio.create_task(sub.run(), name=f"consumer:{group_id}"))
 

@@ -3,7 +3,8 @@
 :class:`EventBus` and :class:`Subscription` are the interface every service uses; the
 Kafka implementation is split along its seams, and every name is importable from here:
 
-- :mod:`ehub_core.bus_message`: :class:`Message`, :data:`Handler`, :class:`BusUnavailable`,
+- :mod:`ehub_core.bus_message`: :class:`Message`, :data:`Handler`, :data:`BatchHandler`,
+  :class:`BusUnavailable`,
   :data:`REFUSED_FOR_GOOD` and the trace context a message carries;
 - :mod:`ehub_core.bus_producer`: :class:`KafkaBus`, which writes;
 - :mod:`ehub_core.bus_consumer`: :class:`KafkaSubscription`, the consumer loop;
@@ -20,17 +21,26 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from ehub_core.bus_consumer import KafkaSubscription
-from ehub_core.bus_message import REFUSED_FOR_GOOD, BusUnavailable, Handler, Message
+from ehub_core.bus_message import (
+    REFUSED_FOR_GOOD,
+    BatchHandler,
+    BusUnavailable,
+    Handler,
+    Message,
+    SpanFactory,
+)
 from ehub_core.bus_producer import KafkaBus
 
 __all__ = [
     "REFUSED_FOR_GOOD",
+    "BatchHandler",
     "BusUnavailable",
     "EventBus",
     "Handler",
     "KafkaBus",
     "KafkaSubscription",
     "Message",
+    "SpanFactory",
     "Subscription",
 ]
 
@@ -51,7 +61,16 @@ class EventBus(Protocol):
     async def lost_topics(self) -> set[str]:
         """Topics the broker lost acknowledged records of, found since the last call."""
 
-    def subscribe(self, topics: Sequence[str], group_id: str, handler: Handler) -> Subscription: ...
+    def subscribe(
+        self,
+        topics: Sequence[str],
+        group_id: str,
+        handler: Handler,
+        *,
+        batch: BatchHandler | None = None,
+    ) -> Subscription:
+        """Consume ``topics``: ``handler`` per message, or ``batch`` per fetch when given
+        (its transaction covers the fetch; offsets are committed after it returned)."""
 
 
 class Subscription(Protocol):

@@ -1,5 +1,6 @@
 """The Kafka side of :class:`~ehub_core.bus.EventBus` that reads: :class:`KafkaSubscription`,
-the consumer loop that hands each message to a handler inside the trace it carries and
+the consumer loop that hands each message to a handler inside the trace it carries (or
+what one fetch returned to a batch handler, which enters each message's trace itself) and
 commits only after the handler returned. Its checks for a broker that lost its log are
 in :mod:`ehub_core.bus_audit`. Callers import it from :mod:`ehub_core.bus`.
 """
@@ -19,7 +20,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from ehub_core.bus_audit import rewind_if_replaced, rewind_if_truncated
-from ehub_core.bus_message import Handler, Message, trace_context
+from ehub_core.bus_message import BatchHandler, Handler, Message, trace_context
 
 log = logging.getLogger("ehub.bus")
 _tracer = trace.get_tracer("ehub_core.bus")
@@ -35,6 +36,10 @@ class KafkaSubscription:
     group_id: str
     handler: Handler
     client_id: str = "ehub"
+    # Given, each fetch goes to it in chunks of ``batch_size`` instead of to ``handler``
+    # message by message (one transaction per chunk instead of per message).
+    batch: BatchHandler | None = None
+    batch_size: int = 200
     retry_delay: float = 1.0
     truncation_check_interval: float = 2.0
     replaced_check_interval: float = 5.0
@@ -88,24 +93,32 @@ class KafkaSubscription:
                         group_id=self.group_id,
                         last=self._last,
                     )
-                for tp, records in batches.items():
-                    if (tp.topic, tp.partition) in rewound:
-                        continue  # fetched from the replaced log: read again from 0
-                    for rec in records:
-                        message = Message(
-                            topic=rec.topic,
-                            value=rec.value,
-                            key=rec.key,
-                            headers=tuple(rec.headers or ()),
-                            partition=rec.partition,
-                            offset=rec.offset,
-                        )
+                fetched = [
+                    Message(
+                        topic=rec.topic,
+                        value=rec.value,
+                        key=rec.key,
+                        headers=tuple(rec.headers or ()),
+                        partition=rec.partition,
+                        offset=rec.offset,
+                    )
+                    for tp, records in batches.items()
+                    # fetched from a replaced log: read again from 0
+                    if (tp.topic, tp.partition) not in rewound
+                    for rec in records
+                ]
+                if self.batch is not None:
+                    for i in range(0, len(fetched), self.batch_size):
+                        await self.batch(fetched[i : i + self.batch_size], self._processing)
+                else:
+                    for message in fetched:
                         with self._processing(message):
                             await self.handler(message)
-                        self._last[(rec.topic, rec.partition)] = (
-                            rec.offset,
-                            message.header("event_id"),
-                        )
+                for message in fetched:
+                    self._last[(message.topic, message.partition)] = (
+                        message.offset or 0,
+                        message.header("event_id"),
+                    )
                 if batches:
                     await consumer.commit()
         finally:

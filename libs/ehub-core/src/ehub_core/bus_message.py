@@ -7,6 +7,7 @@ message carries in its headers. Used by :mod:`ehub_core.bus_producer` and
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from contextvars import Token
 from typing import NamedTuple
 
@@ -59,6 +60,10 @@ class Message(NamedTuple):
 
 
 Handler = Callable[[Message], Awaitable[None]]
+# Enters the trace a message carries (a CONSUMER span) for the work done on it.
+SpanFactory = Callable[[Message], AbstractContextManager[None]]
+# Handles what one fetch returned (in order per partition), entering each message's span.
+BatchHandler = Callable[[Sequence[Message], SpanFactory], Awaitable[None]]
 
 
 class BusUnavailable(RuntimeError):

@@ -21,7 +21,14 @@ from opentelemetry import context as otel_context
 
 from ehub_core.bus_audit import lost_acknowledged
 from ehub_core.bus_consumer import KafkaSubscription
-from ehub_core.bus_message import REFUSED_FOR_GOOD, BusUnavailable, Handler, Message, attach_trace
+from ehub_core.bus_message import (
+    REFUSED_FOR_GOOD,
+    BatchHandler,
+    BusUnavailable,
+    Handler,
+    Message,
+    attach_trace,
+)
 
 
 @dataclass
@@ -165,6 +172,13 @@ class KafkaBus:
             await admin.close()
 
     def subscribe(
-        self, topics: Sequence[str], group_id: str, handler: Handler
+        self,
+        topics: Sequence[str],
+        group_id: str,
+        handler: Handler,
+        *,
+        batch: BatchHandler | None = None,
     ) -> KafkaSubscription:
-        return KafkaSubscription(self.bootstrap, list(topics), group_id, handler, self.client_id)
+        return KafkaSubscription(
+            self.bootstrap, list(topics), group_id, handler, self.client_id, batch=batch
+        )

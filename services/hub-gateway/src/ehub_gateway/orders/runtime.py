@@ -36,7 +36,12 @@ async def start_orders(app: FastAPI, ctx: ServiceContext) -> None:
         resend_max=settings.saga_resend_max,
         accept_window=settings.order_accept_window,
     )
-    ctx.subscribe(saga.topics, f"ehub-{settings.hub_id.lower()}-gateway-orders", saga.handle)
+    ctx.subscribe(
+        saga.topics,
+        f"ehub-{settings.hub_id.lower()}-gateway-orders",
+        saga.handle,
+        batch=saga.handle_batch,
+    )
     # The hub's own calls to its services (offers, pricing) go to their operator routes
     # with the internal credential; partner calls are forwarded by partners/proxy.py.
     token = settings.internal_token.get_secret_value() if settings.internal_token else None

@@ -18,6 +18,8 @@ from ehub_gateway.saga import actions
 from ehub_gateway.saga.machine import Action, Role, State, step
 from ehub_gateway.webhooks.service import order_state_changed
 
+LOCKED = "ehub_saga_locked_orders"  # session.info: orders read for update by the batch
+
 
 class SagaBase:
     """The saga's settings and state, and :meth:`apply` (one input, one transition)."""
@@ -43,10 +45,24 @@ class SagaBase:
         self._stop = asyncio.Event()
 
     async def _load(self, session: AsyncSession, order_id: str) -> Order | None:
+        locked = session.info.get(LOCKED, {}).get(order_id)
+        if locked is not None:
+            return locked  # read (and locked) for the batch
         stmt = select(Order).where(Order.id == order_id)
         if self.db.is_postgres:
             stmt = stmt.with_for_update()
         return (await session.execute(stmt)).scalar_one_or_none()
+
+    async def _lock_orders(self, session: AsyncSession, order_ids: set[str]) -> None:
+        """Read (and on Postgres lock, in id order) the orders a batch speaks of, in one
+        statement; :meth:`_load` then finds them in the session."""
+        if not order_ids:
+            return
+        stmt = select(Order).where(Order.id.in_(sorted(order_ids))).order_by(Order.id)
+        if self.db.is_postgres:
+            stmt = stmt.with_for_update()
+        # Held here: the session's identity map keeps unchanged objects only weakly.
+        session.info[LOCKED] = {o.id: o for o in (await session.scalars(stmt)).all()}
 
     async def apply(
         self,
