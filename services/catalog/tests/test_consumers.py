@@ -573,3 +573,48 @@ async def test_reserve_stock_through_the_broker(database_url, broker, tmp_path):
     finally:
         await bus.stop()
         await gateway.dispose()
+
+
+async def test_a_batch_applies_each_command_once_in_order_with_its_reply(shop):
+    """``batch`` (one transaction per fetch): commands see the effects of the earlier
+    ones in the batch (the last units go to the first order), a copy inside the batch
+    answers the same reply once, and replies are written in the commands' order."""
+    import contextlib
+
+    consumer = commands.command_consumer(shop, "CA", HANDLERS, retry_delay=0.01)
+    first = command_message("CA", "ReserveStock", reserve("ord_1", ("prd_b", 2)))
+    second = command_message("CA", "ReserveStock", reserve("ord_2", ("prd_b", 1)))
+    spans: list[str] = []
+
+    @contextlib.contextmanager
+    def span(message: Message):
+        spans.append(message.header("event_id") or "")
+        yield
+
+    await consumer.batch([first, second, first], span)
+    assert await stock(shop) == {"prd_a": 5, "prd_b": 0, "prd_c": 9}
+    assert [(t, b["order_id"]) for t, b in await outbox_replies(shop)] == [
+        ("StockReserved", "ord_1"),
+        ("StockRefused", "ord_2"),
+    ]
+    assert len(spans) == 3  # every message's work in its own trace
+
+
+async def test_a_failing_command_undoes_its_batch_which_is_then_applied_one_by_one(shop):
+    import contextlib
+
+    async def broken(session, body):
+        raise RuntimeError("disk on fire")
+
+    consumer = commands.command_consumer(
+        shop, "CA", {**HANDLERS, "Explode": broken}, retry_delay=0.01
+    )
+    good = command_message("CA", "ReserveStock", reserve("ord_1", ("prd_a", 2)))
+    bad = command_message("CA", "Explode", order_step("ord_9", "explode"))
+    await consumer.batch([good, bad], lambda m: contextlib.nullcontext())
+    assert await stock(shop) == {"prd_a": 3, "prd_b": 2, "prd_c": 9}  # applied once
+    replies = await outbox_replies(shop)
+    assert [(t, b["order_id"]) for t, b in replies] == [
+        ("StockReserved", "ord_1"),
+        (commands.COMMAND_FAILED, "ord_9"),  # after its attempts, one at a time
+    ]

@@ -20,12 +20,13 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ehub_core.bus import Message
+from ehub_core.bus import BatchHandler, Handler, Message, SpanFactory
 from ehub_core.db import Database
 from ehub_core.outbox import enqueue, enqueue_again
 from ehub_core.streams import (
@@ -44,6 +45,7 @@ __all__ = [
     "CUSTOMS_COMMANDS",
     "LOGISTICS_COMMANDS",
     "SAGA_REPLIES",
+    "CommandConsumer",
     "command_consumer",
     "command_id",
     "decode",
@@ -143,7 +145,7 @@ def command_consumer(
     attempts: int = 3,
     retry_delay: float = 0.5,
     notify: Callable[[], None] | None = None,
-) -> Callable[[Message], Awaitable[None]]:
+) -> CommandConsumer:
     """A bus handler applying each command in one transaction with its reply.
 
     A handler returns ``(reply_type, body)``; refusals are ordinary replies (e.g.
@@ -151,22 +153,35 @@ def command_consumer(
     saga gets ``CommandFailed`` with the error, so it can compensate instead of
     waiting forever. ``notify`` (the relay's) is called after each commit so the reply
     goes out at once instead of at the relay's next poll.
+
+    The returned handler's ``batch`` (for ``subscribe(..., batch=)``) applies what one
+    fetch returned in one transaction, every command with its reply; if any command
+    fails, the batch is undone and its commands are applied one at a time as above. Only
+    for handlers whose every effect is in the database: an undone batch runs again.
     """
 
-    async def handle(message: Message) -> None:
+    def parse(message: Message) -> tuple[CommandHandler, dict[str, Any], str, str, str] | None:
         command = message.header("event_type") or ""
         cmd_id = message.header("event_id") or ""
         handler = handlers.get(command)
         if handler is None or not cmd_id:
             log.warning("ignoring %r on %s (no handler or no event id)", command, message.topic)
-            return
+            return None
         try:
             body = decode(message)
             order_id = str(body["order_id"])
             step = str(body.get("step", command))
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("ignoring malformed %s %s: %s", command, cmd_id, exc)
+            return None
+        return handler, body, cmd_id, order_id, step
+
+    async def handle(message: Message) -> None:
+        parsed = parse(message)
+        if parsed is None:
             return
+        handler, body, cmd_id, order_id, step = parsed
+        command = message.header("event_type") or ""
         error: Exception | None = None
         for attempt in range(attempts):
             try:
@@ -209,4 +224,44 @@ def command_consumer(
         if notify is not None:
             notify()
 
-    return handle
+    async def batch(messages: Sequence[Message], span: SpanFactory) -> None:
+        try:
+            async with db.transaction() as session:
+                for message in messages:
+                    with span(message):
+                        parsed = parse(message)
+                        if parsed is None:
+                            continue
+                        handler, body, cmd_id, order_id, step = parsed
+                        reply_type, reply_body = await handler(session, body)
+                        await send_reply(
+                            session,
+                            hub_id=hub_id,
+                            cmd_id=cmd_id,
+                            order_id=order_id,
+                            step=step,
+                            reply_type=reply_type,
+                            body=reply_body,
+                        )
+        except Exception as exc:
+            log.info("batch of %d commands undone (%r); one at a time", len(messages), exc)
+            for message in messages:
+                with span(message):
+                    await handle(message)
+            return
+        if notify is not None:
+            notify()
+
+    return CommandConsumer(handle, batch)
+
+
+@dataclass(frozen=True)
+class CommandConsumer:
+    """What :func:`command_consumer` returns: call it per message, or give ``batch`` to
+    ``subscribe(..., batch=)``."""
+
+    handle: Handler
+    batch: BatchHandler
+
+    async def __call__(self, message: Message) -> None:
+        await self.handle(message)

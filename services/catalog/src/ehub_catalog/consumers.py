@@ -327,8 +327,12 @@ HANDLERS: dict[str, CommandHandler] = {
 async def start_consumers(app: FastAPI, ctx: ServiceContext) -> None:
     """Apply the saga's catalog commands while the service runs."""
     hub = ctx.settings.hub_id
+    consumer = commands.command_consumer(
+        ctx.db, hub, HANDLERS, notify=ctx.relay.notify if ctx.relay is not None else None
+    )
     ctx.subscribe(
         [streams.hub_topic(hub, streams.CATALOG_COMMANDS)],
         f"ehub-{hub.lower()}-catalog-commands",
-        commands.command_consumer(ctx.db, hub, HANDLERS),
+        consumer,
+        batch=consumer.batch,  # every effect is in the catalog's database
     )

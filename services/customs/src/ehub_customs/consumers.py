@@ -97,8 +97,15 @@ async def start_consumers(app: FastAPI, ctx: ServiceContext) -> None:
     """Consume this hub's customs commands (after the rule book is loaded)."""
     hub = ctx.settings.hub_id
     book: RuleBook = app.state.rulebook
+    consumer = commands.command_consumer(
+        ctx.db,
+        hub,
+        make_handlers(book, app.state.screener),
+        notify=ctx.relay.notify if ctx.relay is not None else None,
+    )
     ctx.subscribe(
         [streams.hub_topic(hub, streams.CUSTOMS_COMMANDS)],
         f"ehub-{hub.lower()}-customs-commands",
-        commands.command_consumer(ctx.db, hub, make_handlers(book, app.state.screener)),
+        consumer,
+        batch=consumer.batch,  # every effect is in customs' database
     )

@@ -99,8 +99,7 @@ class Saga(SagaInputs, SagaTimers):
         database error propagates: the consumer reads the batch again and the inbox
         makes each message take effect once.
         """
-        todo = [(m, m.header("event_id")) for m in messages]
-        todo = [(m, e) for m, e in todo if e]
+        todo = [(m, e) for m in messages if (e := m.header("event_id"))]
         if not todo:
             return
         try:
