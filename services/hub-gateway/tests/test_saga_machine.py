@@ -328,6 +328,9 @@ async def test_return_tracking_that_overtakes_its_announcement_is_followed(
         async with db.transaction() as session:
             session.add(_sold_and_delivered(order_id))
         saga = Saga(db, "CA", key=lambda: None)
+        # The return's booking (forwarded by the buyer's hub) leaves the outbound alone.
+        booked = logistics_pb2.ShipmentBooked(**ret, tracking_number="R1CN")
+        await saga.handle(_from_cn(booked, order_id))
         await saga.handle(_from_cn(news[0], order_id))
         async with db.transaction() as session:
             assert (await session.get(Order, order_id)).state == "returning"

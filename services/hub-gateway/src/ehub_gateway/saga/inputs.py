@@ -134,11 +134,7 @@ class SagaInputs(SagaBase):
         # The seller's hub ships the order itself, so a peer's shipment news at the seller's
         # hub is about the return. Streams are ordered per topic, not across topics: that
         # news may overtake the ReturnRequested announcing it, and the order follows it.
-        returning = (
-            order.role == Role.SELLER
-            and shipment_news
-            and getattr(payload, "shipment_id", "") != (order.shipment or {}).get("shipment_id")
-        )
+        returning = order.role == Role.SELLER and shipment_news
         if isinstance(payload, logistics_pb2.ShipmentEvent):
             moving = payload.status not in NOT_MOVING
             event = ("return_moving" if returning else "moving") if moving else "tracked"
@@ -175,7 +171,18 @@ class SagaInputs(SagaBase):
                     "tracking_number": payload.tracking_number,
                 },
             }
-        if isinstance(payload, logistics_pb2.ShipmentBooked):
+        if isinstance(payload, logistics_pb2.ShipmentBooked) and order.role == Role.SELLER:
+            # The buyer's hub booked the return: the outbound shipment stays as it is.
+            booked = {
+                "shipment_id": payload.shipment_id,
+                "carrier": payload.carrier,
+                "tracking_number": payload.tracking_number,
+            }
+            order.shipment = {
+                **(order.shipment or {}),
+                "return": {**(order.shipment or {}).get("return", {}), **booked},
+            }
+        elif isinstance(payload, logistics_pb2.ShipmentBooked):
             order.shipment = {
                 "shipment_id": payload.shipment_id,
                 "carrier": payload.carrier,
