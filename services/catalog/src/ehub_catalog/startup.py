@@ -13,6 +13,7 @@ from ehub_catalog.catalog.listings import adopt_unassigned
 from ehub_catalog.catalog.pricing import CustomsLink, QuoteCache
 from ehub_catalog.catalog.query import cursor_key
 from ehub_catalog.settings import CatalogSettings
+from ehub_core import http_client
 from ehub_core.app import ServiceContext
 from ehub_core.partners import internal_token
 
@@ -26,7 +27,7 @@ async def start_search(app: FastAPI, ctx: ServiceContext) -> None:
     # Cursors are signed with a key every replica of the hub derives alike.
     app.state.cursor_key = cursor_key(token or f"development:{settings.hub_id}")
     url = str(settings.customs_url).rstrip("/") if settings.customs_url else None
-    client = httpx.AsyncClient(
+    client = http_client.client(
         timeout=settings.search_pricing_budget,
         limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
     )

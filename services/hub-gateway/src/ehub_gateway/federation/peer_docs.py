@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from ehub_core import http_client
 from ehub_core.db import Database
 from ehub_gateway.federation import peer_store
 from ehub_gateway.federation.wellknown import DocumentError, VerifiedDocument, verify_document
@@ -19,7 +20,7 @@ log = logging.getLogger("ehub.gateway.trust")
 
 
 async def fetch_document(base_url: str, timeout: float = 10.0) -> dict[str, Any]:
-    async with httpx.AsyncClient(timeout=timeout) as client:
+    async with http_client.client(timeout=timeout) as client:
         r = await client.get(f"{base_url.rstrip('/')}/.well-known/ehub")
         r.raise_for_status()
         doc: dict[str, Any] = r.json()

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request
 
+from ehub_core import http_client
 from ehub_core.app import ServiceContext
 from ehub_core.nonce_store import purge_expired_nonces
 from ehub_core.signing import HubSigningAuth, KeyRing
@@ -91,7 +92,7 @@ async def start_federation(app: FastAPI, ctx: ServiceContext) -> None:
         refresh_interval=settings.peer_refresh_interval,
     )
     await trust.load()
-    client = httpx.AsyncClient(
+    client = http_client.client(
         auth=HubSigningAuth(keyring.active_key, settings.hub_id),
         timeout=httpx.Timeout(10.0, connect=3.0),
     )

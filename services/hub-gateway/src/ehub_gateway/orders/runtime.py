@@ -7,6 +7,7 @@ import asyncio
 import httpx
 from fastapi import FastAPI
 
+from ehub_core import http_client
 from ehub_core.app import ServiceContext
 from ehub_gateway.orders.service import Orders
 from ehub_gateway.partners.door import KeyCache
@@ -45,7 +46,7 @@ async def start_orders(app: FastAPI, ctx: ServiceContext) -> None:
     # The hub's own calls to its services (offers, pricing) go to their operator routes
     # with the internal credential; partner calls are forwarded by partners/proxy.py.
     token = settings.internal_token.get_secret_value() if settings.internal_token else None
-    services = httpx.AsyncClient(
+    services = http_client.client(
         timeout=httpx.Timeout(10.0, connect=3.0),
         headers={"Authorization": f"Bearer {token}"} if token else None,
     )

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from ehub_core import http_client
 from ehub_core import openapi as core_openapi
 from ehub_core.errors import PROBLEM_JSON, PROBLEM_SCHEMA
 from ehub_gateway.partners.door import CARRIER_WEBHOOK
@@ -82,7 +83,7 @@ def install(app: FastAPI) -> None:
 
     async def fetch_all() -> None:
         settings = app.state.fed.settings
-        async with httpx.AsyncClient(timeout=5.0) as client:
+        async with http_client.client(timeout=5.0) as client:
             for attempt in range(60):
                 for service in SERVICES:
                     if service in fetched:

@@ -38,6 +38,7 @@ import httpx
 from sqlalchemy import exists, insert, or_, select, update
 from sqlalchemy.orm import aliased
 
+from ehub_core import http_client
 from ehub_core.db import Database
 from ehub_gateway.settings import GatewaySettings
 from ehub_gateway.webhooks import service
@@ -88,7 +89,7 @@ class WebhookWorker:
         # lease another replica may try again.
         self.lease = timedelta(seconds=max(30.0, timeout * 3))
         self._own_client = client is None
-        self.client = client or httpx.AsyncClient(
+        self.client = client or http_client.client(
             timeout=httpx.Timeout(timeout),
             follow_redirects=False,
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
