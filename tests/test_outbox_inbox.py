@@ -10,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -261,6 +262,59 @@ async def test_relay_publishes_again_what_a_restarted_broker_lost(
             applied = set((await s.scalars(text("SELECT event_id FROM applied"))).all())
         assert applied == set(ids)
         assert await applied_count(db) == len(ids)
+    finally:
+        await bus.stop()
+        await db.dispose()
+        broker.stop()
+
+
+async def test_a_relay_that_starts_after_the_broker_lost_its_log_publishes_again(
+    database_url, tmp_path
+):
+    """Found by the Postgres crash run: CN's gateway was killed right after its relay
+    published, then the broker restarted (losing its log) before the gateway was back.
+    The new process's audit knows nothing it had not sent itself, so those events were
+    lost to the saga. A relay publishes its last replay window once at start; older rows
+    are not touched; the inbox applies each event once."""
+    from tests.federation_harness import Broker
+
+    broker = Broker(tmp_path).start()
+    db = await migrated(database_url)
+    await make_state_table(db)
+    bus = KafkaBus(broker.bootstrap, request_timeout_ms=5000)
+    topic = topic_name()
+    try:
+        async with db.transaction() as s:
+            old = await enqueue(s, topic=topic, event_type="Test", payload={"n": -1}, key="k")
+            ids = [
+                await enqueue(s, topic=topic, event_type="Test", payload={"n": n}, key="k")
+                for n in range(3)
+            ]
+        first = OutboxRelay(db, bus, audit_interval=3600, replay_window=600)
+        assert await first.publish_pending() == 4
+        async with db.transaction() as s:  # sent long before the window
+            await s.execute(
+                text("UPDATE ehub_outbox SET sent_at = :t WHERE event_id = :e"),
+                {"t": datetime.now(UTC) - timedelta(hours=1), "e": old},
+            )
+        await bus.stop()  # the process is gone
+        broker.restart()  # and the broker forgets what it acknowledged
+
+        bus = KafkaBus(broker.bootstrap, request_timeout_ms=5000)
+        second = OutboxRelay(db, bus, audit_interval=3600, replay_window=600)
+        assert await second.replay_window_once() == 3
+
+        async def published() -> bool:
+            with contextlib.suppress(BusUnavailable):
+                return await second.publish_pending() >= 0 and await second.pending_count() == 0
+            return False
+
+        await wait_for(published, 60)
+        handle = idempotent(db, "test.restart", record_effect)
+        assert await consume(bus, topic, handle, deliveries=3) >= 3
+        async with db.sessionmaker() as s:
+            applied = set((await s.scalars(text("SELECT event_id FROM applied"))).all())
+        assert applied == set(ids)  # the old row was not sent again
     finally:
         await bus.stop()
         await db.dispose()

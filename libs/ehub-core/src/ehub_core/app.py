@@ -214,6 +214,7 @@ def create_service_app(
                 poll_interval=settings.relay_poll_interval,
                 audit_interval=settings.relay_audit_interval,
                 replay_window=settings.relay_replay_window,
+                replay_on_start=settings.relay_replay_on_start,
             )
             ctx.tasks.append(asyncio.create_task(ctx.relay.run(), name="outbox-relay"))
         app.state.ctx = ctx

@@ -177,6 +177,7 @@ class OutboxRelay:
         max_backoff: float = 10.0,
         audit_interval: float = 5.0,
         replay_window: float = 120.0,
+        replay_on_start: bool = True,
     ) -> None:
         self.db = db
         self.bus = bus
@@ -186,6 +187,7 @@ class OutboxRelay:
         self.max_backoff = max_backoff
         self.audit_interval = audit_interval
         self.replay_window = replay_window
+        self._replay_pending = replay_on_start
         self._audited_at = 0.0
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -334,6 +336,39 @@ class OutboxRelay:
         )
         return count
 
+    async def replay_window_once(self) -> int:
+        """At start, publish again what was sent in the last ``replay_window`` s.
+
+        The audit (:meth:`replay_lost`) knows what the broker acknowledged only since
+        this process started: a broker that lost its log while no relay of this database
+        was running (the service restarting as the broker did, as the crash test makes
+        happen) goes unseen otherwise, and those events would be lost to their consumers.
+        Consumers skip the copies they had (inbox, or idempotent by domain key). Off
+        (``EHUB_RELAY_REPLAY_ON_START=false``) on a replicated Kafka that does not lose
+        what it acknowledged with ``acks=all``."""
+        if self.replay_window <= 0:
+            return 0
+        since = datetime.now(UTC) - timedelta(seconds=self.replay_window)
+        async with self.db.transaction() as session:
+            result = await session.execute(
+                update(OutboxRecord)
+                .where(
+                    OutboxRecord.sent_at.is_not(None),
+                    OutboxRecord.dead_at.is_(None),
+                    OutboxRecord.sent_at >= since,
+                )
+                .values(sent_at=None)
+            )
+        count = int(getattr(result, "rowcount", 0) or 0)
+        if count:
+            metrics.OUTBOX_REPLAYED.labels(self.service).inc(count)
+            log.info(
+                "outbox relay: started; publishing again the %d rows sent in the last %.0f s",
+                count,
+                self.replay_window,
+            )
+        return count
+
     async def pending_count(self) -> int:
         async with self.db.reader() as session:
             stmt = (
@@ -348,6 +383,9 @@ class OutboxRelay:
             try:
                 async with self._leadership() as leader:
                     if leader:
+                        if self._replay_pending:
+                            await self.replay_window_once()
+                            self._replay_pending = False
                         await self.publish_pending()
                         self.healthy = True
                         if await self.replay_lost():

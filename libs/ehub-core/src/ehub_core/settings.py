@@ -63,6 +63,12 @@ class CoreSettings(BaseSettings):
         description="When the broker lost acknowledged events, the relay publishes again "
         "those sent in the last this many seconds",
     )
+    relay_replay_on_start: bool = Field(
+        True,
+        description="The relay publishes again, once at start, what was sent in the last "
+        "replay window: a broker that lost its log while the service was down is not "
+        "seen otherwise (consumers skip copies). May be off on a replicated Kafka",
+    )
     migrate_on_start: bool = Field(True, description="Apply Alembic migrations at start")
     internal_token: SecretStr | None = Field(
         None,
