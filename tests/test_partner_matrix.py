@@ -206,6 +206,12 @@ def test_every_operation_answers_each_kind_of_caller(hub: Hub) -> None:
             {"owner": 200, "other": 404, "no key": 401, "revoked": 401, "missing scope": 403},
         ),
         (
+            "PATCH",
+            f"/v1/products/{pid}",
+            {"stock": 40},
+            {"owner": 200, "other": 404, "no key": 401, "revoked": 401, "missing scope": 403},
+        ),
+        (
             "POST",
             "/v1/products",
             {**product_body, "title": "Second syrup"},

@@ -48,6 +48,9 @@ def test_every_event_type_is_a_registered_payload_on_a_known_stream() -> None:
     assert {n for n, t in EVENT_TYPES.items() if t.senders is Senders.ANY_PEER} == {
         "KeyPublished",
         "KeyRevoked",
+        "ProductListed",  # a hub speaks of its own products: the envelope's source
+        "ProductUpdated",
+        "ProductDelisted",
     }
     assert "OrderPlaced" in RELAYABLE_TYPES and "KeyRevoked" not in RELAYABLE_TYPES
     # One encoding per stream: peers' signed events and this hub's own JSON (tracking,

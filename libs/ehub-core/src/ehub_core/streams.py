@@ -25,7 +25,13 @@ from types import MappingProxyType
 
 from google.protobuf.message import Message
 
-from ehub_core.proto.ehub.v1 import customs_pb2, logistics_pb2, orders_pb2, trust_pb2
+from ehub_core.proto.ehub.v1 import (
+    catalog_pb2,
+    customs_pb2,
+    logistics_pb2,
+    orders_pb2,
+    trust_pb2,
+)
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -54,6 +60,8 @@ SHIPMENTS = "shipments"
 TRACKING = "tracking"
 CLEARANCE = "clearance"
 TRUST = "trust"
+LISTINGS = "listings"
+LISTING_CHANGES = "listing-changes"
 CATALOG_COMMANDS = "catalog-commands"
 CUSTOMS_COMMANDS = "customs-commands"
 LOGISTICS_COMMANDS = "logistics-commands"
@@ -84,6 +92,13 @@ STREAMS: Mapping[str, Stream] = MappingProxyType(
             Stream(TRACKING, (Encoding.JSON,), "logistics (its carriers' tracking)", "saga"),
             Stream(CLEARANCE, (Encoding.JSON,), "customs (officers' decisions)", "saga"),
             Stream(TRUST, (Encoding.SIGNED_ENVELOPE,), "gateway federation ingest", "-"),
+            Stream(LISTINGS, (Encoding.SIGNED_ENVELOPE,), "gateway federation ingest", "catalog"),
+            Stream(
+                LISTING_CHANGES,
+                (Encoding.JSON,),
+                "catalog (its products offered in other markets)",
+                "gateway (seals them for those hubs)",
+            ),
             Stream(CATALOG_COMMANDS, (Encoding.JSON,), "saga", "catalog"),
             Stream(CUSTOMS_COMMANDS, (Encoding.JSON,), "saga", "customs"),
             Stream(LOGISTICS_COMMANDS, (Encoding.JSON,), "saga", "logistics"),
@@ -153,6 +168,14 @@ EVENT_TYPES: Mapping[str, EventType] = MappingProxyType(
                 logistics_pb2.DeliveryConfirmed,
             ),
             *_types(TRUST, Senders.ANY_PEER, trust_pb2.KeyPublished, trust_pb2.KeyRevoked),
+            # A hub speaks of its own products only: a listing's hub is its envelope's source.
+            *_types(
+                LISTINGS,
+                Senders.ANY_PEER,
+                catalog_pb2.ProductListed,
+                catalog_pb2.ProductUpdated,
+                catalog_pb2.ProductDelisted,
+            ),
         )
     }
 )

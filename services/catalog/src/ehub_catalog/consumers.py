@@ -20,12 +20,14 @@ handler here in one transaction with its reply on ``ehub.<hub>.saga-replies``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import FastAPI
+from google.protobuf.message import DecodeError
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -39,10 +41,15 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ehub_catalog.catalog.markets import PEER_LISTINGS, apply_peer_listing
 from ehub_catalog.catalog.models import RELEASED, RESERVED, Product, Seller, StockReservation
 from ehub_core import commands, streams
 from ehub_core.app import ServiceContext
+from ehub_core.bus import Message
 from ehub_core.commands import CommandHandler, Reply
+from ehub_core.inbox import idempotent
+
+log = logging.getLogger("ehub.catalog.consumers")
 
 RESERVE_STOCK = "ReserveStock"
 RELEASE_STOCK = "ReleaseStock"
@@ -327,6 +334,11 @@ HANDLERS: dict[str, CommandHandler] = {
 async def start_consumers(app: FastAPI, ctx: ServiceContext) -> None:
     """Apply the saga's catalog commands while the service runs."""
     hub = ctx.settings.hub_id
+    ctx.subscribe(
+        [streams.hub_topic(hub, streams.LISTINGS)],
+        f"ehub-{hub.lower()}-catalog-listings",
+        idempotent(ctx.db, PEER_LISTINGS, _peer_listing),
+    )
     consumer = commands.command_consumer(
         ctx.db, hub, HANDLERS, notify=ctx.relay.notify if ctx.relay is not None else None
     )
@@ -336,3 +348,14 @@ async def start_consumers(app: FastAPI, ctx: ServiceContext) -> None:
         consumer,
         batch=consumer.batch,  # every effect is in the catalog's database
     )
+
+
+async def _peer_listing(session: AsyncSession, message: Message) -> None:
+    """A peer's listing (docs/catalog.md "Listings that travel"); one that cannot be
+    read is logged and skipped, never retried for ever."""
+    try:
+        done = await apply_peer_listing(session, message)
+    except (DecodeError, ValueError) as exc:
+        log.warning("peer listing on %s unreadable, skipped: %r", message.topic, exc)
+        return
+    log.debug("peer listing %s: %s", message.key, done)

@@ -9,7 +9,13 @@ from fastapi.responses import JSONResponse, Response
 from ehub_catalog.api.deps import CatalogReader, CatalogWriter
 from ehub_catalog.catalog import search, service
 from ehub_catalog.catalog.query import Filters, refuse_unknown, terms_of
-from ehub_catalog.catalog.schemas import CountryCode, ProductCreate, ProductPage, ProductRead
+from ehub_catalog.catalog.schemas import (
+    CountryCode,
+    ProductCreate,
+    ProductPage,
+    ProductRead,
+    ProductUpdate,
+)
 from ehub_catalog.catalog.search_schemas import ListingPage
 from ehub_core.deps import ReadSessionDep, SessionDep
 from ehub_core.idempotency import IdempotencyKey, respond_once
@@ -43,6 +49,28 @@ async def create_product(
         request=data,
         create=create,
     )
+
+
+@router.patch("/{product_id}", response_model=ProductRead, summary="Change a product")
+async def update_product(
+    request: Request,
+    product_id: str,
+    data: ProductUpdate,
+    session: SessionDep,
+    caller: CatalogWriter,
+) -> ProductRead:
+    """Changes a product of the caller's (title, description, price, stock, markets); the
+    hubs of its markets are sent the change (`ProductUpdated`), hubs added the listing
+    (`ProductListed`), hubs left out a delisting (`ProductDelisted`), over the federation.
+    The version goes up by one."""
+    product = await service.update_product(
+        session,
+        product_id=product_id,
+        data=data,
+        hub=request.app.state.settings.hub_id,
+        visible_to=caller.visible_to,
+    )
+    return ProductRead.model_validate(product)
 
 
 @router.get("/{product_id}", response_model=ProductRead, summary="A product")

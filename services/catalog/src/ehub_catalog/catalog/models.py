@@ -46,6 +46,9 @@ class Product(Base):
     # Always the seller's owner: only the partner owning a seller adds its products.
     owner: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The other hubs it is offered in (ISO 3166-1 alpha-2), and its change count (0007).
+    markets: Mapped[list[str]] = mapped_column(JSON, default=list)
+    version: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class Listing(Base):
@@ -76,6 +79,8 @@ class Listing(Base):
     weight_kg: Mapped[Decimal] = mapped_column(Numeric(10, 3))
     dimensions_cm: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     listed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)  # the product's, for peers'
+    withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)  # a peer delisted it
 
 
 class StockReservation(Base):

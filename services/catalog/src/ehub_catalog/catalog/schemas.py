@@ -6,13 +6,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from ehub_core.countries import CountryCode as IsoCountry
 from ehub_core.limits import INT32_MAX, MultilineText, PlainText
 from ehub_core.money import Amount, CurrencyCode
 from ehub_core.partners import PARTNER_ID_PATTERN
 
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$", to_upper=True)]
+Markets = Annotated[list[IsoCountry], Field(max_length=250)]
 HsCode = Annotated[
     str,
     StringConstraints(pattern=r"^\d{6}(\d{2}){0,2}$"),
@@ -102,6 +104,33 @@ class ProductCreate(BaseModel):
     )
     stock: int = Field(0, ge=0, le=INT32_MAX, description="Units in stock (a 32-bit column)")
     dimensions_cm: Dimensions | None = Field(None, description="One packed unit, in cm")
+    markets: Markets = Field(
+        default_factory=list,
+        description="The other hubs (ISO 3166-1 alpha-2) to offer it in: each is sent the "
+        "listing over the federation and finds it in its searches",
+    )
+
+
+class ProductUpdate(BaseModel):
+    """What a seller may change of a listed product; at least one field."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: PlainText | None = Field(None, min_length=1, max_length=300)
+    description: MultilineText | None = Field(None, max_length=10_000)
+    price: Amount | None = None
+    stock: int | None = Field(None, ge=0, le=INT32_MAX)
+    markets: Markets | None = Field(
+        None, description="The whole new list: hubs left out are sent a delisting"
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> ProductUpdate:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of title, description, price, stock, markets")
+        for name in self.model_fields_set:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
 
 
 class ProductRead(BaseModel):
@@ -119,6 +148,8 @@ class ProductRead(BaseModel):
     dimensions_cm: Dimensions | None = None
     owner: str | None = Field(description="The partner (prt_...) owning the product's seller")
     created_at: datetime
+    markets: list[str] = Field(description="The other hubs it is offered in")
+    version: int = Field(description="Counts the product's changes (1 when listed)")
 
 
 class ProductPage(BaseModel):

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Select,
     and_,
     column,
+    false,
     func,
     literal_column,
     select,
@@ -43,7 +44,7 @@ FTS = table("listings_fts", column("rowid"))
 
 
 def _conditions(f: Filters) -> list[ColumnElement[bool]]:
-    out: list[ColumnElement[bool]] = []
+    out: list[ColumnElement[bool]] = [Listing.withdrawn.is_(false())]  # a peer delisted it
     if f.seller_id:
         out.append(Listing.seller_id == f.seller_id)
     if f.hs_prefix:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ehub_catalog.catalog.listings import list_product, refresh_seller
-from ehub_catalog.catalog.models import Product, Seller
-from ehub_catalog.catalog.schemas import ProductCreate, SellerCreate
+from ehub_catalog.catalog.markets import announce
+from ehub_catalog.catalog.models import Listing, Product, Seller
+from ehub_catalog.catalog.schemas import ProductCreate, ProductUpdate, SellerCreate
 from ehub_core.errors import NotFoundError, UnprocessableError, field_error
 from ehub_core.ids import new_id
 
@@ -79,11 +81,51 @@ async def create_product(
         created_at=datetime.now(UTC),
         owner=seller.owner,
         dimensions_cm=dims,
-        **data.model_dump(exclude={"dimensions_cm"}),
+        version=1,
+        **data.model_dump(exclude={"dimensions_cm", "markets"}),
+        markets=_markets(data.markets, hub),
     )
     session.add(product)
     await session.flush()
     await list_product(session, product=product, seller=seller, hub=hub)
+    await announce(session, product=product, seller=seller, hub=hub, before=[])
+    return product
+
+
+def _markets(markets: list[str], hub: str) -> list[str]:
+    """The other hubs, each once, in the order given (this hub is its own market)."""
+    return [m for m in dict.fromkeys(markets) if m != hub]
+
+
+async def update_product(
+    session: AsyncSession,
+    *,
+    product_id: str,
+    data: ProductUpdate,
+    hub: str,
+    visible_to: str | None = None,
+) -> Product:
+    """Change a product (and its listing here) and tell the hubs of its markets, old and
+    new, in the same transaction; the version counts each change."""
+    product = await get_product(session, product_id=product_id, visible_to=visible_to)
+    seller = await session.get(Seller, product.seller_id)
+    assert seller is not None  # a product's seller is a foreign key
+    before = list(product.markets)
+    changes = data.model_dump(exclude_unset=True)
+    if "markets" in changes:
+        changes["markets"] = _markets(changes["markets"], hub)
+    for name, value in changes.items():
+        setattr(product, name, value)
+    product.version += 1
+    listing = await session.scalar(
+        select(Listing).where(Listing.product_id == product.id, Listing.source_hub == hub)
+    )
+    if listing is not None:
+        for name in ("title", "description", "price"):
+            setattr(listing, name, getattr(product, name))
+        listing.version = product.version
+    await session.flush()
+    await announce(session, product=product, seller=seller, hub=hub, before=before)
     return product
 
 

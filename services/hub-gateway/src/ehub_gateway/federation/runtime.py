@@ -17,10 +17,11 @@ from ehub_core import http_client
 from ehub_core.app import ServiceContext
 from ehub_core.nonce_store import purge_expired_nonces
 from ehub_core.signing import HubSigningAuth, KeyRing
-from ehub_core.streams import fed_topic
+from ehub_core.streams import LISTING_CHANGES, fed_topic, hub_topic
 from ehub_gateway.federation.backbone import Backbone
 from ehub_gateway.federation.delivery import DeliveryWorker
 from ehub_gateway.federation.group_writer import IngestWriter
+from ehub_gateway.federation.listings import listing_relay
 from ehub_gateway.federation.own_keys import LiveKeyRing
 from ehub_gateway.federation.trust import TrustStore
 from ehub_gateway.federation.wellknown import build_document
@@ -105,6 +106,17 @@ async def start_federation(app: FastAPI, ctx: ServiceContext) -> None:
         backbone = Backbone(settings=settings, trust=trust, delivery=delivery, writer=writer)
         ctx.subscribe(
             [backbone.topic], f"ehub-{settings.hub_id.lower()}-gateway-federation", backbone.handle
+        )
+        ctx.subscribe(
+            [hub_topic(settings.hub_id, LISTING_CHANGES)],
+            f"ehub-{settings.hub_id.lower()}-gateway-listings",
+            listing_relay(
+                ctx.db,
+                hub=settings.hub_id,
+                trust=trust,
+                key=keyring.active_key,
+                notify=delivery.notify,
+            ),
         )
     app.state.fed = Federation(settings, keyring, trust, delivery, backbone, client, writer)
     ctx.tasks.append(asyncio.create_task(writer.run(), name="ingest-writer"))

@@ -44,6 +44,7 @@ OPERATIONS: list[tuple[str, re.Pattern[str], str, str | None]] = [
         ("POST", r"^/v1/webhooks/[^/]+/deliveries/[^/]+/redeliver$", "webhooks:write", None),
         ("POST", r"^/v1/(sellers|products)$", "catalog:write", "catalog"),
         ("GET", r"^/v1/(sellers|products)(/[^/]+)?$", "catalog:read", "catalog"),
+        ("PATCH", r"^/v1/products/[^/]+$", "catalog:write", "catalog"),
         ("POST", r"^/v1/landed-cost$", "quotes:read", "customs"),
         ("GET", r"^/v1/rules/[^/]+$", "quotes:read", "customs"),
         ("GET", r"^/v1/allowances/[^/]+/[^/]+$", "allowances:read", "customs"),
