@@ -860,3 +860,101 @@ def test_a_delivered_order_is_returned_restocked_and_refunded(net: Net):
         what="the allowance to be given back",
     )
     assert after["reserved"] == 0
+
+
+def test_a_listing_travels_to_the_markets_its_seller_chose_and_is_ordered_there(
+    net: Net,
+) -> None:
+    """A seller at CA lists a product for the CN market: CN's search finds it (priced for
+    a buyer in CN), a price change and then a withdrawal reach CN, a product without
+    markets never does; the order from CN's hit is placed against CA's live offer."""
+    demo = net.demo
+    seller_auth = {"Authorization": f"Bearer {demo['seller_key']}"}
+    word = f"zq{uuid.uuid4().hex[:8]}"  # a word no other listing has
+
+    def create(title: str, markets: list[str]) -> dict[str, Any]:
+        r = net.http.post(
+            f"{net.gw(SELLER)}/v1/products",
+            headers=seller_auth,
+            json={
+                "seller_id": demo["seller_id"],
+                "title": title,
+                "description": "Wild blueberries, dried",
+                "hs_code": "081340",
+                "origin_country": "CA",
+                "price": "9.50",
+                "currency": "CAD",
+                "weight_kg": "0.300",
+                "stock": 50,
+                "markets": markets,
+            },
+        )
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    def hits_at_cn() -> list[dict[str, Any]]:
+        r = net.get(BUYER, "/v1/products", params={"q": word, "ship_to": "CN"})
+        assert r.status_code == 200, r.text
+        return list(r.json()["items"])
+
+    started = time.monotonic()
+    offered = create(f"Blueberries {word} offered", ["CN", "CA", "CN"])
+    create(f"Blueberries {word} home only", [])
+    assert offered["markets"] == ["CN"] and offered["version"] == 1  # itself, once: dropped
+
+    found = wait_until(lambda: hits_at_cn() or None, timeout=FLOW, what="the listing at CN")
+    lag = time.monotonic() - started
+    assert [h["title"] for h in found] == [f"Blueberries {word} offered"], found
+    hit = found[0]
+    assert hit["source_hub"] == SELLER and hit["product_id"] == offered["id"]
+    assert hit["price"] == "9.50" and hit["currency"] == "CAD"
+    assert hit["landed_cost"] is not None, hit  # priced by CN's customs for CN
+    print(f"listing lag CA -> CN: {lag:.2f} s")
+
+    r = net.http.patch(
+        f"{net.gw(SELLER)}/v1/products/{offered['id']}", headers=seller_auth, json={"price": "8.00"}
+    )
+    assert r.status_code == 200 and r.json()["version"] == 2, r.text
+    wait_until(
+        lambda: [h for h in hits_at_cn() if h["price"] == "8.00"] or None,
+        timeout=FLOW,
+        what="the new price at CN",
+    )
+
+    # The order from CN's hit: the seller's hub answers a live offer for it.
+    body = order_body(offered["id"], demo["seller_id"])
+    r = place(net, body, {"Idempotency-Key": str(uuid.uuid4())})
+    assert r.status_code == 201, r.text
+    net.order_keys[r.json()["id"]] = demo["seller_key"]
+
+    r = net.http.patch(
+        f"{net.gw(SELLER)}/v1/products/{offered['id']}", headers=seller_auth, json={"markets": []}
+    )
+    assert r.status_code == 200 and r.json()["markets"] == [], r.text
+    wait_until(lambda: hits_at_cn() == [] or None, timeout=FLOW, what="the withdrawal at CN")
+    # Still the seller's at CA, in CA's own search.
+    r = net.http.get(f"{net.gw(SELLER)}/v1/products/{offered['id']}", headers=seller_auth)
+    assert r.status_code == 200 and r.json()["version"] == 3
+
+
+def test_a_product_update_is_refused_whole_when_any_field_is_wrong(net: Net) -> None:
+    demo = net.demo
+    auth = {"Authorization": f"Bearer {demo['seller_key']}"}
+    url = f"{net.gw(SELLER)}/v1/products/{demo['product_id']}"
+    before = net.http.get(url, headers=auth).json()
+    for body, field_name in (
+        ({}, None),
+        ({"markets": ["XX"]}, "markets"),
+        ({"price": "-1"}, "price"),
+        ({"stock": None}, None),
+        ({"hs_code": "030632"}, "hs_code"),  # not changeable: the declarations rest on it
+    ):
+        r = net.http.patch(url, headers=auth, json=body)
+        assert r.status_code == 422, (body, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        if field_name:
+            assert field_name in r.text, r.text
+    assert net.http.get(url, headers=auth).json() == before
+    other = net.partner(SELLER, "seller")["key"]["key"]
+    r = net.http.patch(url, headers={"Authorization": f"Bearer {other}"}, json={"stock": 1})
+    assert r.status_code == 404  # another partner's product is not found
