@@ -60,7 +60,9 @@ async def _body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-@router.api_route("/v1/{path:path}", methods=["GET", "POST", "PATCH", "DELETE"], include_in_schema=False)
+@router.api_route(
+    "/v1/{path:path}", methods=["GET", "POST", "PATCH", "DELETE"], include_in_schema=False
+)
 async def forward(path: str, request: Request) -> Response:
     method, full = request.method, request.url.path
     service = owning_service(method, full)
