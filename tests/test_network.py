@@ -775,3 +775,23 @@ def test_network_up_on_postgres_keeps_every_database_on_the_server(tmp_path):
         admin, "SELECT datname FROM pg_database WHERE datname = ANY($1)", net.databases()
     )
     assert rows == []
+
+
+def test_each_hubs_simulated_carriers_get_a_secret_seed_of_their_own(tmp_path, monkeypatch):
+    # The carriers' webhook keys once came from one published seed; a network now gives
+    # each hub's logistics a secret derived from the network's token, stable across the
+    # service's restarts and different per hub and per network.
+    monkeypatch.delenv("EHUB_CARRIER_SIMULATOR_SEED", raising=False)
+    plan = NetworkPlan.make(["CN", "CA"], tmp_path, base_port=0)
+    logistics = {s.hub: s for s in plan.services if s.service == "logistics"}
+
+    def seed(hub: str, token: str) -> str:
+        return service_env(plan, logistics[hub], None, token)["EHUB_CARRIER_SIMULATOR_SEED"]
+
+    assert seed("CN", "t1") == seed("CN", "t1")
+    assert len({seed("CN", "t1"), seed("CA", "t1"), seed("CN", "t2")}) == 3
+    assert "ehub-dev-simulator" not in {seed("CN", "t1"), seed("CA", "t1")}
+    others = [s for s in plan.services if s.service != "logistics"]
+    assert all(
+        "EHUB_CARRIER_SIMULATOR_SEED" not in service_env(plan, s, None, "t1") for s in others
+    )

@@ -160,6 +160,9 @@ async def _catalog(call: Call, app: Any) -> None:
     await call("GET", "/v1/sellers/{seller_id}", seller["id"])
     await call("GET", "/v1/products", params={"q": "lobster"})
     await call("GET", "/v1/products/{product_id}", pid)
+    await call(
+        "PATCH", "/v1/products/{product_id}", pid, json={"price": "44.00", "markets": ["CN"]}
+    )
     body = {"name": "Op Shop", "country": "CA", "owner": "prt_conformance", "sme_verified": True}
     await call("POST", "/operator/v1/sellers", json=body, headers=OPERATOR)
     await call(

@@ -22,6 +22,14 @@ from ehub_logistics.settings import LogisticsSettings
 HUB = "CA"
 
 
+TEST_SEED = "logistics-tests-simulator-seed"  # the simulators' secret in these tests
+
+
+@pytest.fixture
+def simulator_seed() -> str:
+    return TEST_SEED
+
+
 @pytest.fixture
 def settings_overrides() -> dict[str, Any]:
     return {}
@@ -30,7 +38,10 @@ def settings_overrides() -> dict[str, Any]:
 @pytest.fixture
 async def served(database_url, tmp_path, settings_overrides):
     settings = LogisticsSettings(
-        database_url=database_url, var_dir=tmp_path, hub_id=HUB, **settings_overrides
+        database_url=database_url,
+        var_dir=tmp_path,
+        hub_id=HUB,
+        **{"carrier_simulator_seed": TEST_SEED, **settings_overrides},
     )
     app = create_app(settings)
     async with serve_in_process(app) as client:

@@ -12,6 +12,7 @@ from google.protobuf.json_format import ParseDict
 
 from ehub_core.envelope import PAYLOAD_TYPES
 from ehub_logistics.carriers.signing import sign_delivery, simulator_signing_key
+from ehub_logistics.carriers.simulators.adapter import RETIRED_PUBLIC_SEED
 from ehub_logistics.carriers.simulators.engine import WebhookDelivery
 from ehub_logistics.simulation import simulation_tick
 
@@ -83,7 +84,9 @@ async def test_a_bad_signature_is_401_and_changes_nothing(client, book, carrier,
     assert len(await outbox()) == before
 
 
-async def test_tampered_body_stale_timestamp_and_other_carrier_key_are_401(book, carrier, send):
+async def test_tampered_body_stale_timestamp_and_other_carrier_key_are_401(
+    book, carrier, send, simulator_seed
+):
     shipment = await book()
     delivery = carrier("express").advance(shipment["tracking_number"])
     tampered = delivery.body.replace(b'"PU"', b'"OK"')
@@ -94,7 +97,7 @@ async def test_tampered_body_stale_timestamp_and_other_carrier_key_are_401(book,
         json.loads(delivery.body)["events"], now=datetime.now(UTC) - timedelta(minutes=10)
     )
     assert (await send(stale)).status_code == 401
-    postal_key = simulator_signing_key("postal", "ehub-dev-simulator")
+    postal_key = simulator_signing_key("postal", simulator_seed)
     wrong = {"Content-Type": "application/json", **sign_delivery(postal_key, delivery.body)}
     assert (
         await send(WebhookDelivery("express", delivery.path, wrong, delivery.body))
@@ -207,13 +210,29 @@ async def test_unknown_tracking_numbers_are_acknowledged_and_listed(book, carrie
     assert r.json()["unknown_tracking_numbers"] == ["EX0000000000"]
 
 
-async def test_a_signed_but_malformed_delivery_is_422(client):
+async def test_a_signed_but_malformed_delivery_is_422(client, simulator_seed):
     body = b'{"carrier":"express","events":[{"code":"PU"}]}'
-    key = simulator_signing_key("express", "ehub-dev-simulator")
+    key = simulator_signing_key("express", simulator_seed)
     r = await client.post(
         "/v1/carriers/express/events", content=body, headers=sign_delivery(key, body)
     )
     assert r.status_code == 422
+
+
+async def test_a_delivery_signed_with_the_retired_public_seed_is_401_and_changes_nothing(
+    book, carrier, send, client
+):
+    # Every hub once derived its simulators' keys from this published seed, so anyone
+    # could move a shipment to delivered; keys now come from a secret of each hub.
+    shipment = await book()
+    before = (await client.get(f"/v1/shipments/{shipment['id']}")).json()
+    genuine = carrier("express").advance(shipment["tracking_number"])
+    forged_key = simulator_signing_key("express", RETIRED_PUBLIC_SEED)
+    forged = {"Content-Type": "application/json", **sign_delivery(forged_key, genuine.body)}
+    r = await send(WebhookDelivery("express", genuine.path, forged, genuine.body))
+    assert r.status_code == 401, r.text
+    assert (await client.get(f"/v1/shipments/{shipment['id']}")).json() == before
+    assert (await send(genuine)).status_code == 200  # the carrier's own key still works
 
 
 @pytest.mark.parametrize("settings_overrides", [{"carrier_simulation": True}])

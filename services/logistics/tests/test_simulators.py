@@ -46,7 +46,21 @@ FINAL = {
 
 
 def build(name: str, **settings_values) -> SimulatorAdapter:
-    return PROFILES[name].create(SimpleNamespace(**settings_values))
+    values = {"carrier_simulator_seed": "simulator-tests-seed", **settings_values}
+    return PROFILES[name].create(SimpleNamespace(**values))
+
+
+def test_the_retired_public_seed_is_refused_and_no_seed_means_a_secret_of_the_process():
+    with pytest.raises(ValueError, match="is public"):
+        build("express", carrier_simulator_seed="ehub-dev-simulator")
+    one = build("express", carrier_simulator_seed=None)
+    two = build("postal", carrier_simulator_seed=None)
+    retired = simulator_signing_key("express", "ehub-dev-simulator")
+    body = b'{"carrier":"express","events":[]}'
+    with pytest.raises(WebhookRejected):  # a key anyone could derive verifies nothing here
+        one.parse_webhook(headers_lower(sign_delivery(retired, body)), body)
+    delivery = two.carrier.deliver([])
+    two.parse_webhook(headers_lower(delivery.headers), delivery.body)  # its own key: fine
 
 
 def headers_lower(headers: dict[str, str]) -> dict[str, str]:
@@ -147,7 +161,7 @@ async def test_an_unknown_carrier_code_surfaces_as_an_exception_event():
 async def test_a_signed_but_malformed_body_is_a_value_error():
     adapter = build("express")
     body = b'{"carrier":"express","events":[{"id":"1"}]}'
-    key = simulator_signing_key("express", "ehub-dev-simulator")
+    key = simulator_signing_key("express", "simulator-tests-seed")
     with pytest.raises(ValueError, match="malformed express webhook"):
         adapter.parse_webhook(headers_lower(sign_delivery(key, body)), body)
 

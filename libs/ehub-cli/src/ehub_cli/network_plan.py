@@ -4,6 +4,7 @@ databases, and the environment each process gets."""
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import socket
 from dataclasses import dataclass, field
@@ -132,6 +133,10 @@ def service_env(
     if svc.service == "logistics":
         # A local network has no real carriers: the simulators move every parcel.
         env.setdefault("EHUB_CARRIER_SIMULATION", "1")
+        # Each hub's simulated carriers sign with keys of their own, kept across restarts
+        # of the service: derived from the network's secret token and the hub.
+        secret = hashlib.sha256(f"{internal_token}:carrier-simulators:{svc.hub}".encode())
+        env.setdefault("EHUB_CARRIER_SIMULATOR_SEED", secret.hexdigest())
     return env
 
 

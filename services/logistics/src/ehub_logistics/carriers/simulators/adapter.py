@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib.resources import files
@@ -9,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nacl.signing import VerifyKey
-from pydantic import AwareDatetime, BaseModel, ValidationError
+from pydantic import AwareDatetime, BaseModel, SecretStr, ValidationError
 
 from ehub_logistics.carriers.base import (
     Booking,
@@ -28,8 +31,23 @@ from ehub_logistics.carriers.signing import (
 from ehub_logistics.carriers.simulators.engine import SimulatedCarrier, SimulatorProfile
 from ehub_logistics.tracking.statuses import TrackingStatus
 
-#: Used when the settings give no seed: fine for a laptop, never for a shared hub.
-DEFAULT_SIMULATOR_SEED = "ehub-dev-simulator"
+log = logging.getLogger("ehub.logistics.carriers")
+
+#: The seed every hub once shared, so anyone could sign "carrier" webhooks with it: the
+#: simulators no longer derive keys from it (a webhook signed with it is refused).
+RETIRED_PUBLIC_SEED = "ehub-dev-simulator"
+
+
+@functools.cache
+def _process_seed() -> str:
+    """A seed of this process's own when none is configured: webhooks the simulators
+    sign now verify until the service restarts (``ehub network up`` gives each hub's
+    logistics a seed of its own, EHUB_CARRIER_SIMULATOR_SEED, so restarts keep it)."""
+    log.warning(
+        "EHUB_CARRIER_SIMULATOR_SEED is unset: the carrier simulators sign with keys made "
+        "at start, which the next start will not accept"
+    )
+    return secrets.token_urlsafe(32)
 
 
 class _Location(BaseModel):
@@ -118,11 +136,19 @@ def _setting(settings: Any, name: str, default: Any) -> Any:
 def build_simulator(profile: SimulatorProfile, settings: Any) -> SimulatorAdapter:
     """Build a simulator from the service settings.
 
-    The carrier side's private key comes from ``carrier_simulator_seed``. The hub side
-    verifies with ``carrier_public_keys[name]`` (base64) when configured, else with
-    the public half of the seeded key, which is what a single-process demo needs.
+    The carrier side's private key comes from ``carrier_simulator_seed`` (a secret; one
+    of the process's own when unset; the retired public seed is refused). The hub side
+    verifies with ``carrier_public_keys[name]`` (base64) when configured, else with the
+    public half of the seeded key (the simulator runs in the same process).
     """
-    seed = str(_setting(settings, "carrier_simulator_seed", DEFAULT_SIMULATOR_SEED))
+    configured_seed = _setting(settings, "carrier_simulator_seed", None)
+    if isinstance(configured_seed, SecretStr):
+        configured_seed = configured_seed.get_secret_value()
+    seed = str(configured_seed) if configured_seed else _process_seed()
+    if seed == RETIRED_PUBLIC_SEED:
+        raise ValueError(
+            f"carrier_simulator_seed {RETIRED_PUBLIC_SEED!r} is public: choose a secret one"
+        )
     data_dir = Path(str(files("ehub_logistics.carriers") / "data"))
     book = load_rate_card_book(sorted(data_dir.glob(f"{profile.name}-*.yaml")))
     key = simulator_signing_key(profile.name, seed)
