@@ -67,8 +67,9 @@ def ts(value: str) -> float:
 
 
 def main() -> None:
+    keep = os.environ.get("EHUB_BENCH_VAR")  # a directory to keep the network's state in
     with tempfile.TemporaryDirectory() as tmp:
-        var = Path(tmp) / "var"
+        var = Path(keep) if keep else Path(tmp) / "var"
         settings = {"EHUB_CARRIER_SIMULATION_INTERVAL": "1", "EHUB_RELAY_POLL_INTERVAL": "0.2"}
         with local_network(var, **settings) as manifest:
             cn = manifest["hubs"]["CN"]["gateway"]["url"]

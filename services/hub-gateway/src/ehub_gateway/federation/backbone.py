@@ -10,13 +10,17 @@ lost.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from ehub_core import metrics
-from ehub_core.bus import Message
+from ehub_core.bus import Message, SpanFactory
 from ehub_core.envelope import read_unverified, verify_receipt
 from ehub_core.errors import ForbiddenError
+from ehub_core.proto.ehub.v1.receipt_pb2 import Receipt
 from ehub_core.signing import SignatureError
 from ehub_core.streams import fed_topic
 from ehub_gateway.federation.delivery import DeliveryWorker
@@ -58,12 +62,46 @@ class Backbone:
             else:
                 log.warning("ignoring message of kind %r on %s", kind, message.topic)
         except (SignatureError, ForbiddenError) as exc:
-            # Unauthenticated or unauthorized: dropped (the sender cannot be answered
-            # without trusting it); counted for operators.
-            log.warning("rejected %s on %s: %s", kind, message.topic, exc)
-            metrics.FED_INGESTED.labels(self.hub, "kafka", "forbidden").inc()
+            self._refused(kind, message, exc)
+
+    async def handle_batch(self, messages: Sequence[Message], span: SpanFactory) -> None:
+        """What one fetch of ``ehub.fed.<hub>`` brought: each envelope verified in its own
+        trace and recorded as its own job (one receipt each; a refusal is that message's
+        alone), all jobs handed to the group writer together so they commit in one
+        transaction; the receipts applied in one transaction."""
+        jobs: list[tuple[Message, asyncio.Future[Any]]] = []
+        receipts: list[tuple[Receipt, bytes]] = []
+        for message in messages:
+            kind = message.header("kind")
+            with span(message):
+                try:
+                    if kind == "envelope":
+                        job = self._envelope_job(message)
+                        jobs.append((message, asyncio.ensure_future(self.writer.submit(job))))
+                    elif kind == "receipt":
+                        receipts.append((self._verified_receipt(message), message.value))
+                    else:
+                        log.warning("ignoring message of kind %r on %s", kind, message.topic)
+                except (SignatureError, ForbiddenError) as exc:
+                    self._refused(kind, message, exc)
+        if receipts:
+            await self.delivery.receipts.apply_many(receipts)
+        for message, future in jobs:
+            try:
+                await future
+            except ForbiddenError as exc:  # not a party to the order it names
+                self._refused("envelope", message, exc)
+
+    def _refused(self, kind: str | None, message: Message, exc: Exception) -> None:
+        # Unauthenticated or unauthorized: dropped (the sender cannot be answered without
+        # trusting it); counted for operators.
+        log.warning("rejected %s on %s: %s", kind, message.topic, exc)
+        metrics.FED_INGESTED.labels(self.hub, "kafka", "forbidden").inc()
 
     async def _on_envelope(self, message: Message) -> None:
+        await self.writer.submit(self._envelope_job(message))
+
+    def _envelope_job(self, message: Message) -> IngestJob:
         claimed_source = read_unverified(message.value).source_hub
         if self.trust.peer(claimed_source) is None:
             raise SignatureError("unknown_key", f"{claimed_source} is not a peer")
@@ -76,7 +114,7 @@ class Backbone:
             now=datetime.now(UTC),
             max_event_bytes=self.settings.max_event_bytes,
         )
-        job = IngestJob(
+        return IngestJob(
             claimed_source,
             "kafka",
             good,
@@ -84,9 +122,11 @@ class Backbone:
             claims,
             receipt_topic=fed_topic(claimed_source),
         )
-        await self.writer.submit(job)
 
     async def _on_receipt(self, message: Message) -> None:
+        await self.delivery.apply_receipt(self._verified_receipt(message), message.value)
+
+    def _verified_receipt(self, message: Message) -> Receipt:
         receipt = verify_receipt(
             message.value,
             self.trust.resolve,
@@ -95,4 +135,4 @@ class Backbone:
         )
         if self.trust.peer(receipt.receiver_hub) is None:
             raise SignatureError("unknown_key", f"{receipt.receiver_hub} is not a peer")
-        await self.delivery.apply_receipt(receipt, message.value)
+        return receipt

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from ehub_core import metrics
 from ehub_core.proto.ehub.v1.receipt_pb2 import Receipt, ReceiptEntry, ReceiptOutcome
 from ehub_core.signing import KeyRing
@@ -43,44 +45,64 @@ class ReceiptBook:
 
         ``rows`` are the events of the request it answers (HTTP); over the backbone it
         answers the events it names."""
+        async with self.outcomes.db.transaction() as session:
+            done = await self._apply(session, receipt, signed, rows, attempted_at)
+        if done:
+            metrics.FED_RECEIPTED.labels(self.hub).inc(done)
+        return done
+
+    async def apply_many(self, receipts: Sequence[tuple[Receipt, bytes]]) -> int:
+        """Apply several verified backbone receipts in one transaction (what one fetch
+        of the backbone brought); return how many rows they receipted."""
+        done = 0
+        async with self.outcomes.db.transaction() as session:
+            for receipt, signed in receipts:
+                done += await self._apply(session, receipt, signed, None, None)
+        if done:
+            metrics.FED_RECEIPTED.labels(self.hub).inc(done)
+        return done
+
+    async def _apply(
+        self,
+        session: AsyncSession,
+        receipt: Receipt,
+        signed: bytes,
+        rows: Sequence[OutboundEvent] | None,
+        attempted_at: datetime | None,
+    ) -> int:
         now = datetime.now(UTC)
         entries = {e.event_id: e for e in receipt.entries}
         ids = [r.event_id for r in rows] if rows is not None else list(entries)
         done = 0
-        async with self.outcomes.db.transaction() as session:
-            stored = False
-            for row in await outbound_store.by_ids(session, ids):
-                if row.status == DeliveryStatus.RECEIPTED:
-                    continue
-                if attempted_at is not None:
-                    row.sent_at = attempted_at
-                entry = entries.get(row.event_id)
-                if entry is None:
-                    self.outcomes.backoff(row, "not in the peer's receipt", now)
-                elif entry.outcome in _ACCEPTED and entry.envelope_sha256 == bytes.fromhex(
-                    row.digest
-                ):
-                    if not stored:
-                        await session.merge(
-                            StoredReceipt(
-                                receipt_id=receipt.receipt_id,
-                                receiver_hub=receipt.receiver_hub,
-                                signed_receipt=signed,
-                                received_at=now,
-                            )
+        stored = False
+        for row in await outbound_store.by_ids(session, ids):
+            if row.status == DeliveryStatus.RECEIPTED:
+                continue
+            if attempted_at is not None:
+                row.sent_at = attempted_at
+            entry = entries.get(row.event_id)
+            if entry is None:
+                self.outcomes.backoff(row, "not in the peer's receipt", now)
+            elif entry.outcome in _ACCEPTED and entry.envelope_sha256 == bytes.fromhex(row.digest):
+                if not stored:
+                    await session.merge(
+                        StoredReceipt(
+                            receipt_id=receipt.receipt_id,
+                            receiver_hub=receipt.receiver_hub,
+                            signed_receipt=signed,
+                            received_at=now,
                         )
-                        stored = True
-                    row.status = DeliveryStatus.RECEIPTED
-                    row.receipt_id = receipt.receipt_id
-                    row.receipted_at = now
-                    row.last_error = None
-                    done += 1
-                elif entry.outcome == ReceiptOutcome.RECEIPT_OUTCOME_REJECTED:
-                    self._rejected(row, entry, receipt.receiver_hub, now)
-                else:
-                    self.outcomes.backoff(row, "receipt digest does not match", now)
-        if done:
-            metrics.FED_RECEIPTED.labels(self.hub).inc(done)
+                    )
+                    stored = True
+                row.status = DeliveryStatus.RECEIPTED
+                row.receipt_id = receipt.receipt_id
+                row.receipted_at = now
+                row.last_error = None
+                done += 1
+            elif entry.outcome == ReceiptOutcome.RECEIPT_OUTCOME_REJECTED:
+                self._rejected(row, entry, receipt.receiver_hub, now)
+            else:
+                self.outcomes.backoff(row, "receipt digest does not match", now)
         return done
 
     def _rejected(self, row: OutboundEvent, entry: ReceiptEntry, peer: str, now: datetime) -> None:

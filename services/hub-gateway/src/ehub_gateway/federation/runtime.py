@@ -105,7 +105,10 @@ async def start_federation(app: FastAPI, ctx: ServiceContext) -> None:
     if ctx.bus is not None:
         backbone = Backbone(settings=settings, trust=trust, delivery=delivery, writer=writer)
         ctx.subscribe(
-            [backbone.topic], f"ehub-{settings.hub_id.lower()}-gateway-federation", backbone.handle
+            [backbone.topic],
+            f"ehub-{settings.hub_id.lower()}-gateway-federation",
+            backbone.handle,
+            batch=backbone.handle_batch,
         )
         ctx.subscribe(
             [hub_topic(settings.hub_id, LISTING_CHANGES)],
