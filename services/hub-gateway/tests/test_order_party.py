@@ -367,3 +367,47 @@ async def test_over_the_backbone_a_third_hubs_event_is_dropped_and_nothing_writt
         )
         orders = await session.scalar(select(func.count()).select_from(Order))
     assert receipts == 1 and orders == 2  # CN's receipt is on its way; no order was made
+
+
+async def test_a_backbone_fetch_with_refused_events_records_the_rest_each_once(hub) -> None:
+    # handle_batch (what one fetch brings): a third hub's event about our order is
+    # dropped unreceipted; a forged one is answered REJECTED; CN's two events in the same
+    # fetch are recorded together, each with a receipt of its own; a copy of one later in
+    # the fetch is a duplicate (receipted again, recorded once).
+    import contextlib
+
+    app, _, keys = hub
+    backbone = backbone_of(app)
+    my, cn = keys["MY"], keys["CN"]
+    before = await table_counts(app)
+    first = sealed(cn, orders_pb2.OrderAccepted(order_id=BOUGHT), BOUGHT)
+    second = sealed(cn, logistics_pb2.ShipmentBooked(order_id=BOUGHT, shipment_id="s"), BOUGHT)
+    intruder = sealed(my, orders_pb2.OrderAccepted(order_id=BOUGHT), BOUGHT)
+    forged = bytearray(sealed(cn, orders_pb2.OrderRejected(order_id=BOUGHT), BOUGHT))
+    forged[-3] ^= 0xFF  # inside the signature
+    spans: list[str] = []
+
+    @contextlib.contextmanager
+    def span(message: Message):
+        spans.append(message.header("event_id") or "")
+        yield
+
+    fetch = [
+        on_topic(first, "CN"),
+        on_topic(intruder, "MY"),
+        on_topic(bytes(forged), "CN"),
+        on_topic(second, "CN"),
+        on_topic(first, "CN"),
+    ]
+    await backbone.handle_batch(fetch, span)
+    after = await table_counts(app)
+    assert after["fed_received"] == before["fed_received"] + 2
+    async with app.state.ctx.db.reader() as session:
+        receipts = await session.scalar(
+            text("SELECT count(*) FROM ehub_outbox WHERE topic = 'ehub.fed.cn'")
+        )
+        to_my = await session.scalar(
+            text("SELECT count(*) FROM ehub_outbox WHERE topic = 'ehub.fed.my'")
+        )
+    assert receipts == 4 and to_my == 0  # one per CN message; none for the intruder
+    assert len(spans) == len(fetch)  # each message verified in its own trace
