@@ -4,7 +4,9 @@ CN holds ``EHUB_BENCH_ORDERS`` buyer-side orders in transit; the benchmark feeds
 saga ``EHUB_BENCH_EVENTS`` signed ``ShipmentEvent``s from CA about them (each a real
 transition: inbox row, timeline step, webhook fan-out check) the way the consumer loop
 hands them over, in batches of ``EHUB_BENCH_BATCH`` (what one ``getmany`` returns), and
-reports messages/s. ``EHUB_BENCH_POSTGRES`` (a server URL) adds a Postgres run.
+reports messages/s, once a message per transaction (``Saga.handle``) and once a batch per
+transaction (``Saga.handle_batch``, what the consumer does), each on a fresh database.
+``EHUB_BENCH_POSTGRES`` (a server URL) adds a Postgres run.
 
 No broker and no HTTP: this is the bound the consumer itself puts on the order flow.
 """
@@ -12,6 +14,7 @@ No broker and no HTTP: this is the bound the consumer itself puts on the order f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
 import time
@@ -82,7 +85,7 @@ def _messages(order_ids: list[str]) -> list[Message]:
     return out
 
 
-async def run(url: str) -> dict:
+async def run(url: str, *, batched: bool = True) -> dict:
     db = Database(url)
     try:
         await upgrade(db, "ehub_gateway.migrations")
@@ -91,12 +94,11 @@ async def run(url: str) -> dict:
             session.add_all([_order(o) for o in ids])
         messages = _messages(ids)
         saga = Saga(db, "CN", key=lambda: None)
-        handle_batch = getattr(saga, "handle_batch", None)
         started = time.perf_counter()
         for i in range(0, len(messages), BATCH):
             chunk = messages[i : i + BATCH]
-            if handle_batch is not None:
-                await handle_batch(chunk)
+            if batched:
+                await saga.handle_batch(chunk, lambda m: contextlib.nullcontext())
             else:
                 for m in chunk:
                     await saga.handle(m)
@@ -109,7 +111,9 @@ async def run(url: str) -> dict:
 def main() -> None:
     result: dict = {"batch": BATCH}
     with tempfile.TemporaryDirectory() as tmp:
-        result["sqlite"] = asyncio.run(run(f"sqlite+aiosqlite:///{Path(tmp) / 'gw.db'}"))
+        for mode in ("per_message", "batched"):
+            url = f"sqlite+aiosqlite:///{Path(tmp) / mode}.db"
+            result[f"sqlite_{mode}"] = asyncio.run(run(url, batched=mode == "batched"))
     pg = os.environ.get("EHUB_BENCH_POSTGRES")
     if pg:
         import asyncpg
@@ -123,12 +127,14 @@ def main() -> None:
             finally:
                 await conn.close()
 
-        asyncio.run(admin(f"CREATE DATABASE {name}"))
-        try:
-            base = pg.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-            result["postgres"] = asyncio.run(run(f"{base}/{name}"))
-        finally:
-            asyncio.run(admin(f"DROP DATABASE {name} WITH (FORCE)"))
+        base = pg.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+        for mode in ("per_message", "batched"):
+            asyncio.run(admin(f"CREATE DATABASE {name}_{mode}"))
+            try:
+                url = f"{base}/{name}_{mode}"
+                result[f"postgres_{mode}"] = asyncio.run(run(url, batched=mode == "batched"))
+            finally:
+                asyncio.run(admin(f"DROP DATABASE {name}_{mode} WITH (FORCE)"))
     report("saga", result)
 
 

@@ -20,6 +20,7 @@ SCRIPTS = [
     "bench_customs.py",
     "bench_logistics.py",
     "bench_door.py",
+    "bench_saga.py",
     "bench_orders.py",
 ]
 
