@@ -168,6 +168,14 @@ def peers_add(
     allow: Annotated[
         list[str] | None, typer.Option(help="Event types the peer may send (default: all)")
     ] = None,
+    replace: Annotated[
+        str | None,
+        typer.Option(
+            help="Replace a hub that is a peer already, on purpose: repeat the new pinned "
+            "fingerprint. Without it, a document for a known hub must be signed by a key "
+            "trusted for that hub now"
+        ),
+    ] = None,
     hub: HubOpt = None,
     var_dir: VarOpt = None,
 ) -> None:
@@ -195,6 +203,7 @@ def peers_add(
             transport=transport,
             allowed_types=allow,
             document=doc,
+            replace=replace,
         )
 
     try:

@@ -36,14 +36,43 @@ async def add_peer(
     transport: str = "http",
     allowed_types: Sequence[str] | None = None,
     document: dict[str, Any] | None = None,
+    replace: str | None = None,
 ) -> VerifiedDocument:
-    """Onboard (or re-pin) a peer: its document must be signed by the pinned key."""
+    """Onboard (or re-pin) a peer: its document must be signed by the pinned key.
+
+    A hub that is a peer already is re-pinned only by a document one of the keys we trust
+    for it now signed (the hub itself, e.g. after rotating its key), unless the operator
+    replaces the peer on purpose: ``replace`` equal to the new pinned fingerprint; its old
+    keys are then dropped in the same transaction. A key already trusted for another hub
+    is never taken as this one's. DocumentError otherwise, with nothing changed."""
     if transport not in peer_store.TRANSPORTS:
         raise ValueError(f"transport must be one of {', '.join(peer_store.TRANSPORTS)}")
     doc_raw = document if document is not None else await fetch_document(base_url)
     doc = verify_document(doc_raw, pinned_fingerprint=fingerprint)
     if doc.hub_id == own_hub:
         raise DocumentError(f"{base_url} is this hub ({own_hub}), not a peer")
+    if replace is not None and replace != fingerprint:
+        raise DocumentError(
+            f"--replace must repeat the new pinned fingerprint ({fingerprint}), got {replace}"
+        )
+    known = await peer_store.trusted_keys(db, doc.hub_id)
+    replacing = False
+    if known is not None:
+        _, trusted = known
+        try:
+            verify_document(
+                doc_raw,
+                expected_hub=doc.hub_id,
+                trusted=lambda kid: t if (t := trusted.get(kid)) and not t.revoked else None,
+            )
+        except DocumentError:
+            if replace is None:
+                raise DocumentError(
+                    f"hub {doc.hub_id} is a peer already and no key trusted for it now signed "
+                    f"this document: refused (a takeover looks like this). To replace the "
+                    f"peer on purpose: --replace {fingerprint}"
+                ) from None
+            replacing = True
     await peer_store.save_peer(
         db,
         doc,
@@ -52,6 +81,7 @@ async def add_peer(
         transport=transport,
         allowed_types=allowed_types,
         now=datetime.now(UTC),
+        replacing=replacing,
     )
     return doc
 

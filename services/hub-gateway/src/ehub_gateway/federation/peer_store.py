@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ehub_core.db import Database
 from ehub_core.signing import PublicKeyInfo
 from ehub_gateway.federation.models import Peer, PeerKey
-from ehub_gateway.federation.wellknown import VerifiedDocument
+from ehub_gateway.federation.wellknown import DocumentError, VerifiedDocument
 
 TRANSPORTS = ("http", "kafka")
 
@@ -59,9 +59,11 @@ async def store_keys(
                     added_at=now,
                 )
             )
+    await session.flush()
     for kid in doc.revoked:
-        if kid in existing and existing[kid].revoked_at is None:
-            existing[kid].revoked_at = now
+        held = await session.get(PeerKey, kid)
+        if held is not None and held.hub_id == hub_id and held.revoked_at is None:
+            held.revoked_at = now
 
 
 async def save_peer(
@@ -73,9 +75,42 @@ async def save_peer(
     transport: str,
     allowed_types: Sequence[str] | None,
     now: datetime,
+    replacing: bool = False,
 ) -> None:
-    """Onboard (or re-pin) the peer ``doc`` describes, with its keys."""
+    """Onboard (or re-pin) the peer ``doc`` describes, with its keys; ``replacing``: its
+    old keys go first (revoked ones are kept, revoked). The key material follows the pin:
+    a key id we hold with other material is refused unless replacing; a key another hub
+    is trusted with is refused (DocumentError; nothing is written)."""
     async with db.transaction() as session:
+        others = (
+            await session.scalars(
+                select(PeerKey).where(
+                    PeerKey.hub_id != doc.hub_id,
+                    PeerKey.public_key.in_([k.public_key for k in doc.keys]),
+                )
+            )
+        ).all()
+        if others:
+            raise DocumentError(
+                f"key {others[0].kid} of this document is trusted for hub {others[0].hub_id}:"
+                f" one key speaks for one hub; refused"
+            )
+        held = {
+            k.kid: k
+            for k in (await session.scalars(select(PeerKey).where(PeerKey.hub_id == doc.hub_id)))
+        }
+        for key in doc.keys:
+            old = held.get(key.kid)
+            if old is not None and old.public_key != key.public_key and not replacing:
+                raise DocumentError(
+                    f"key id {key.kid} is held with other key material: refused (use "
+                    f"--replace to replace the peer)"
+                )
+        if replacing:
+            await session.execute(
+                delete(PeerKey).where(PeerKey.hub_id == doc.hub_id, PeerKey.revoked_at.is_(None))
+            )
+            await session.flush()
         peer = await session.get(Peer, doc.hub_id)
         if peer is None:
             peer = Peer(hub_id=doc.hub_id, added_at=now)
@@ -114,6 +149,8 @@ async def save_refresh(db: Database, hub_id: str, doc: VerifiedDocument, now: da
 
 
 async def remove_peer(db: Database, hub_id: str) -> bool:
+    """Stop trusting a peer; its keys are forgotten (a revoked one is known again as
+    revoked only if the document it is added back with lists it)."""
     async with db.transaction() as session:
         await session.execute(delete(PeerKey).where(PeerKey.hub_id == hub_id))
         result = await session.execute(delete(Peer).where(Peer.hub_id == hub_id))
