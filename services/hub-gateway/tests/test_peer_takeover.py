@@ -83,9 +83,7 @@ async def test_a_newcomer_cannot_take_over_a_known_peer_and_nothing_changes(db) 
     )
     before = await state(db)
     # A document claiming CN, listing an impostor key id with NZ's key, signed with it.
-    impostor = HubKey(
-        SEED, kid="CN#impostor", not_before=nz.not_before, not_after=nz.not_after
-    )
+    impostor = HubKey(SEED, kid="CN#impostor", not_before=nz.not_before, not_after=nz.not_after)
     forged = document("CN", "https://attacker.example", [impostor], [impostor])
     with pytest.raises(DocumentError, match="is a peer already"):
         await add(db, forged, "https://attacker.example", impostor.fingerprint)
@@ -156,3 +154,70 @@ async def test_a_key_its_document_lists_as_revoked_is_not_trusted_after_remove_a
     keys = (await state(db))["keys"]
     assert keys.get("CN#2026-11", ("CN", b"", True))[2] is True  # absent or revoked
     assert keys["CN#2026-12"][2] is False
+
+
+# -- the URL an operator onboards --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "allow_http", "why"),
+    [
+        ("http://169.254.169.254/latest", False, "link-local"),
+        ("https://169.254.169.254", False, "link-local"),
+        ("https://[fe80::1]:8443", False, "link-local"),
+        ("https://user:pw@cn.example.invalid", False, "no user or password"),
+        ("ftp://cn.example", False, "https://host"),
+        ("not a url at all", False, "https://host"),
+        ("https://nowhere.invalid", False, "cannot resolve"),
+    ],
+)
+def test_a_peer_url_that_is_not_safe_to_fetch_is_refused(url, allow_http, why) -> None:
+    from ehub_gateway.federation.peer_docs import check_peer_url
+
+    with pytest.raises(DocumentError, match=why):
+        check_peer_url(url, allow_http=allow_http)
+
+
+def test_plain_http_only_on_loopback_or_when_allowed() -> None:
+    from ehub_gateway.federation.peer_docs import check_peer_url
+
+    assert check_peer_url("http://127.0.0.3:8000") == "http://127.0.0.3:8000"
+    assert check_peer_url("http://localhost:8000")
+    assert check_peer_url("https://127.0.0.1")
+    # A private address over plain http needs the operator's say-so.
+    with pytest.raises(DocumentError, match="plain http"):
+        check_peer_url("http://10.1.2.3:8000")
+    assert check_peer_url("http://10.1.2.3:8000", allow_http=True)
+
+
+@pytest.fixture
+def html_server():
+    """A real HTTP server on loopback answering every GET with an HTML page."""
+    import http.server
+    import threading
+
+    class Html(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<html>login</html>"
+            self.send_response(200)
+            self.send_header("content-type", "text/html")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Html)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+async def test_an_answer_that_is_not_a_json_document_is_a_clear_refusal(html_server) -> None:
+    from ehub_gateway.federation.peer_docs import fetch_document
+
+    with pytest.raises(DocumentError, match="did not answer JSON"):
+        await fetch_document(html_server)

@@ -26,7 +26,7 @@ from ehub_core.signing import HubKey, HubSigningAuth, KeyRing
 from ehub_gateway.federation import outbound_store
 from ehub_gateway.federation.models import DeliveryStatus
 from ehub_gateway.federation.outbound_store import EventView
-from ehub_gateway.federation.peer_docs import add_peer, fetch_document
+from ehub_gateway.federation.peer_docs import add_peer, check_peer_url, fetch_document
 from ehub_gateway.federation.peer_store import TRANSPORTS, list_peers, remove_peer
 from ehub_gateway.federation.wellknown import DocumentError
 from ehub_gateway.settings import GatewaySettings
@@ -176,13 +176,23 @@ def peers_add(
             "trusted for that hub now"
         ),
     ] = None,
+    allow_http: Annotated[
+        bool,
+        typer.Option(
+            "--allow-http", help="Accept a plain http URL that is not loopback (trusted network)"
+        ),
+    ] = False,
     hub: HubOpt = None,
     var_dir: VarOpt = None,
 ) -> None:
     """Onboard a peer: fetch its well-known document and check the pinned fingerprint."""
     settings = gateway_settings(hub, var_dir)
     try:
+        check_peer_url(url, allow_http=allow_http)
         doc = asyncio.run(fetch_document(url))
+    except DocumentError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
     except httpx.HTTPError as exc:
         typer.echo(f"cannot fetch {url}/.well-known/ehub: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -204,6 +214,7 @@ def peers_add(
             allowed_types=allow,
             document=doc,
             replace=replace,
+            allow_http=allow_http,
         )
 
     try:

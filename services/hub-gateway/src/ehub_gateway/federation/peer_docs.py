@@ -4,7 +4,9 @@ What a verified document says is stored by ``peer_store.py``."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import socket
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -19,11 +21,50 @@ from ehub_gateway.federation.wellknown import DocumentError, VerifiedDocument, v
 log = logging.getLogger("ehub.gateway.trust")
 
 
+MAX_DOCUMENT_BYTES = 1 << 20  # a hub's document lists a few keys: 1 MiB is plenty
+
+
+def check_peer_url(url: str, *, allow_http: bool = False) -> str:
+    """The peer's base URL if an operator may onboard it, else DocumentError saying why:
+    https (plain http only to a loopback address, or with ``allow_http``), no user or
+    password in it (it would be stored and shown), and no host that is or resolves to a
+    link-local address (cloud metadata services live there)."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise DocumentError(f"not a URL: {url!r} ({exc})") from None
+    host = parsed.host
+    if parsed.scheme not in ("https", "http") or not host:
+        raise DocumentError(f"a peer's URL is https://host[:port], got {url!r}")
+    if parsed.userinfo:
+        raise DocumentError("a peer's URL carries no user or password (it would be stored)")
+    try:
+        infos = socket.getaddrinfo(host, parsed.port or 443, proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise DocumentError(f"cannot resolve {host}: {exc}") from None
+    addresses = {ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos}
+    if any(a.is_link_local for a in addresses):
+        raise DocumentError(f"{host} is a link-local address: refused (metadata services)")
+    if parsed.scheme == "http" and not allow_http and not all(a.is_loopback for a in addresses):
+        raise DocumentError(
+            f"{url} is plain http: peers are reached over https (http only on loopback, "
+            "or with --allow-http on a network you trust)"
+        )
+    return url
+
+
 async def fetch_document(base_url: str, timeout: float = 10.0) -> dict[str, Any]:
     async with http_client.client(timeout=timeout) as client:
         r = await client.get(f"{base_url.rstrip('/')}/.well-known/ehub")
         r.raise_for_status()
-        doc: dict[str, Any] = r.json()
+        if len(r.content) > MAX_DOCUMENT_BYTES:
+            raise DocumentError(f"the document at {base_url} is over {MAX_DOCUMENT_BYTES} bytes")
+        try:
+            doc = r.json()
+        except ValueError:
+            raise DocumentError(f"{base_url}/.well-known/ehub did not answer JSON") from None
+        if not isinstance(doc, dict):
+            raise DocumentError(f"{base_url}/.well-known/ehub is not a JSON object")
         return doc
 
 
@@ -37,6 +78,7 @@ async def add_peer(
     allowed_types: Sequence[str] | None = None,
     document: dict[str, Any] | None = None,
     replace: str | None = None,
+    allow_http: bool = False,
 ) -> VerifiedDocument:
     """Onboard (or re-pin) a peer: its document must be signed by the pinned key.
 
@@ -47,6 +89,8 @@ async def add_peer(
     is never taken as this one's. DocumentError otherwise, with nothing changed."""
     if transport not in peer_store.TRANSPORTS:
         raise ValueError(f"transport must be one of {', '.join(peer_store.TRANSPORTS)}")
+    if document is None:
+        check_peer_url(base_url, allow_http=allow_http)
     doc_raw = document if document is not None else await fetch_document(base_url)
     doc = verify_document(doc_raw, pinned_fingerprint=fingerprint)
     if doc.hub_id == own_hub:
