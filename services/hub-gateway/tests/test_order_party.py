@@ -319,7 +319,7 @@ async def test_an_order_event_whose_payload_does_not_decode_is_rejected_in_the_r
     response = await post(client, cn, broken)
     receipt = Receipt.FromString(SignedReceipt.FromString(response.content).receipt)
     assert [(e.outcome, e.reason_code) for e in receipt.entries] == [
-        (REJECTED, "malformed_envelope")
+        (REJECTED, "malformed_payload")
     ]
 
 
@@ -411,3 +411,34 @@ async def test_a_backbone_fetch_with_refused_events_records_the_rest_each_once(h
         )
     assert receipts == 4 and to_my == 0  # one per CN message; none for the intruder
     assert len(spans) == len(fetch)  # each message verified in its own trace
+
+
+async def test_a_signed_event_without_its_required_fields_is_rejected_and_nothing_written(
+    hub,
+) -> None:
+    # An empty KeyRevoked, signed by a trusted peer, used to be accepted and republished.
+    from ehub_core.proto.ehub.v1 import catalog_pb2, trust_pb2
+
+    app, client, keys = hub
+    cn = keys["CN"]
+    before = await table_counts(app)
+    empty = [
+        sealed(cn, trust_pb2.KeyRevoked(), "CN"),
+        sealed(cn, trust_pb2.KeyPublished(hub_id="CN"), "CN"),
+        sealed(cn, catalog_pb2.ProductListed(listing=catalog_pb2.Listing(product_id="p")), "p"),
+        sealed(cn, catalog_pb2.ProductDelisted(version=2), "p"),
+    ]
+    response = await post(client, cn, *empty)
+    assert response.status_code == 200, response.text
+    receipt = Receipt.FromString(SignedReceipt.FromString(response.content).receipt)
+    assert [(e.outcome, e.reason_code) for e in receipt.entries] == [
+        (REJECTED, "malformed_payload")
+    ] * len(empty)
+    after = await table_counts(app)
+    assert after.pop("ehub_nonces") == before.pop("ehub_nonces") + 1  # the request's own
+    assert after == before
+    # The same types with their fields are accepted.
+    good = sealed(cn, trust_pb2.KeyRevoked(hub_id="CN", kid="CN#old"), "CN")
+    response = await post(client, cn, good)
+    receipt = Receipt.FromString(SignedReceipt.FromString(response.content).receipt)
+    assert [e.outcome for e in receipt.entries] == [ACCEPTED]

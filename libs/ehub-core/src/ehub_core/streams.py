@@ -22,8 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Any
 
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from ehub_core.proto.ehub.v1 import (
     catalog_pb2,
@@ -126,6 +127,24 @@ class EventType:
     message: type[Message]
     stream: str
     senders: Senders
+    # Fields (dotted paths) that must be set for the event to mean anything; ingest
+    # refuses the event (REJECTED malformed_payload) otherwise.
+    required: tuple[str, ...] = ()
+
+    def payload_problem(self, payload: bytes) -> str | None:
+        """Why ``payload`` is not a usable event of this type, or None."""
+        try:
+            message = self.message.FromString(payload)
+        except DecodeError as exc:
+            return f"{self.name} payload does not parse: {exc}"
+        for path in self.required:
+            value: Any = message
+            for part in path.split("."):
+                value = getattr(value, part)
+            empty = value.ByteSize() == 0 if isinstance(value, Message) else value in ("", 0)
+            if empty:
+                return f"{self.name} without {path}"
+        return None
 
     @property
     def relayable(self) -> bool:
@@ -135,8 +154,10 @@ class EventType:
         return self.stream != TRUST
 
 
-def _types(stream: str, senders: Senders, *messages: type[Message]) -> list[EventType]:
-    return [EventType(m.DESCRIPTOR.name, m, stream, senders) for m in messages]
+def _types(
+    stream: str, senders: Senders, *messages: type[Message], required: tuple[str, ...] = ()
+) -> list[EventType]:
+    return [EventType(m.DESCRIPTOR.name, m, stream, senders, required) for m in messages]
 
 
 EVENT_TYPES: Mapping[str, EventType] = MappingProxyType(
@@ -167,14 +188,21 @@ EVENT_TYPES: Mapping[str, EventType] = MappingProxyType(
                 logistics_pb2.ShipmentEvent,
                 logistics_pb2.DeliveryConfirmed,
             ),
-            *_types(TRUST, Senders.ANY_PEER, trust_pb2.KeyPublished, trust_pb2.KeyRevoked),
+            *_types(TRUST, Senders.ANY_PEER, trust_pb2.KeyPublished, required=("hub_id", "key")),
+            *_types(TRUST, Senders.ANY_PEER, trust_pb2.KeyRevoked, required=("hub_id", "kid")),
             # A hub speaks of its own products only: a listing's hub is its envelope's source.
             *_types(
                 LISTINGS,
                 Senders.ANY_PEER,
                 catalog_pb2.ProductListed,
                 catalog_pb2.ProductUpdated,
+                required=("listing.product_id", "version"),
+            ),
+            *_types(
+                LISTINGS,
+                Senders.ANY_PEER,
                 catalog_pb2.ProductDelisted,
+                required=("product_id", "version"),
             ),
         )
     }

@@ -29,6 +29,7 @@ class Reason(StrEnum):
     UNKNOWN_EVENT_TYPE = "unknown_event_type"
     TARGET_MISMATCH = "target_mismatch"
     MALFORMED_RECEIPT = "malformed_receipt"
+    MALFORMED_PAYLOAD = "malformed_payload"  # the payload does not parse, or lacks a field
 
 
 class SignatureError(Exception):

@@ -115,6 +115,11 @@ def verify_batch(
         if env.type not in EVENT_TYPES:
             rejected.append(_rejected(data, Reason.UNKNOWN_EVENT_TYPE))
             continue
+        if EVENT_TYPES[env.type].payload_problem(env.payload) is not None:
+            # Signed, but not a usable event (an empty KeyRevoked was accepted and
+            # republished): refused in the receipt, nothing written.
+            rejected.append(_rejected(data, Reason.MALFORMED_PAYLOAD))
+            continue
         try:
             claim = order_claim(env, EVENT_TYPES[env.type].stream)
         except SignatureError as exc:
