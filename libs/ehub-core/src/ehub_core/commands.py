@@ -176,26 +176,33 @@ def command_consumer(
             return None
         return handler, body, cmd_id, order_id, step
 
+    async def apply(
+        session: AsyncSession, parsed: tuple[CommandHandler, dict[str, Any], str, str, str]
+    ) -> None:
+        """Run the command's handler and write its reply, in the caller's transaction."""
+        handler, body, cmd_id, order_id, step = parsed
+        reply_type, reply_body = await handler(session, body)
+        await send_reply(
+            session,
+            hub_id=hub_id,
+            cmd_id=cmd_id,
+            order_id=order_id,
+            step=step,
+            reply_type=reply_type,
+            body=reply_body,
+        )
+
     async def handle(message: Message) -> None:
         parsed = parse(message)
         if parsed is None:
             return
-        handler, body, cmd_id, order_id, step = parsed
+        _, _, cmd_id, order_id, step = parsed
         command = message.header("event_type") or ""
         error: Exception | None = None
         for attempt in range(attempts):
             try:
                 async with db.transaction() as session:
-                    reply_type, reply_body = await handler(session, body)
-                    await send_reply(
-                        session,
-                        hub_id=hub_id,
-                        cmd_id=cmd_id,
-                        order_id=order_id,
-                        step=step,
-                        reply_type=reply_type,
-                        body=reply_body,
-                    )
+                    await apply(session, parsed)
                 if notify is not None:
                     notify()
                 return
@@ -230,19 +237,8 @@ def command_consumer(
                 for message in messages:
                     with span(message):
                         parsed = parse(message)
-                        if parsed is None:
-                            continue
-                        handler, body, cmd_id, order_id, step = parsed
-                        reply_type, reply_body = await handler(session, body)
-                        await send_reply(
-                            session,
-                            hub_id=hub_id,
-                            cmd_id=cmd_id,
-                            order_id=order_id,
-                            step=step,
-                            reply_type=reply_type,
-                            body=reply_body,
-                        )
+                        if parsed is not None:
+                            await apply(session, parsed)
         except Exception as exc:
             log.info("batch of %d commands undone (%r); one at a time", len(messages), exc)
             for message in messages:

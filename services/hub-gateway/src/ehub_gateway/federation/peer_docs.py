@@ -4,6 +4,7 @@ What a verified document says is stored by ``peer_store.py``."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import socket
@@ -90,7 +91,8 @@ async def add_peer(
     if transport not in peer_store.TRANSPORTS:
         raise ValueError(f"transport must be one of {', '.join(peer_store.TRANSPORTS)}")
     if document is None:
-        check_peer_url(base_url, allow_http=allow_http)
+        # Resolving the host blocks: off the event loop.
+        await asyncio.to_thread(check_peer_url, base_url, allow_http=allow_http)
     doc_raw = document if document is not None else await fetch_document(base_url)
     doc = verify_document(doc_raw, pinned_fingerprint=fingerprint)
     if doc.hub_id == own_hub:
